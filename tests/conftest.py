@@ -1,0 +1,136 @@
+"""Shared fixtures: a tiny random GPT-2 (real GPT-2 tokenizer) and, for ``slow`` tests, the embedded SmolLM2.
+
+The tests never touch the network: ``HF_HUB_OFFLINE`` is set before transformers is imported, so a
+missing model fails at once instead of hanging on a download. Converted backbones and hash memos go
+to a per-session temporary ``DETECTOR_CACHE_DIR``, except for the embedded model, which is loaded from
+the real cache (so its one-off GGUF conversion is reused rather than redone for every test run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # lets plain `pytest` (not only `python -m pytest`) import detector
+    sys.path.insert(0, str(REPO_ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from detector import lm as lm_module  # noqa: E402
+
+# One intra-op thread by default: the test models are tiny, and on a busy 2-core machine waking a second
+# thread costs ~10 ms per op (measured: the fast suite ran 30x slower with 2 threads next to a busy job).
+torch.set_num_threads(int(os.environ.get("DETECTOR_TEST_THREADS", "1")))
+
+# The user's real cache, captured before the session switches DETECTOR_CACHE_DIR to a temporary folder.
+REAL_CACHE_DIR = lm_module.cache_dir()
+
+ENGLISH_PARAGRAPH = (
+    "The library opens at nine in the morning, and by ten most of the tables near the windows are taken. "
+    "Students come in with their laptops and coffee, while older readers prefer the quiet corner with the "
+    "newspapers. Last winter the city council voted to extend the opening hours on weekends, because so many "
+    "people asked for a warm place to study. The decision cost a little more money for heating and staff, but "
+    "the librarians say it was worth it. On Saturday afternoons there is now a reading club for children, and "
+    "a volunteer teaches basic computer skills to anyone who wants to learn how to send an email or fill in a "
+    "form online."
+)
+
+
+def gpt2_tokenizer_dir() -> Path:
+    """Folder of the shared GPT-2 tokenizer: $DETECTOR_GPT2_TOKENIZER, else <repo>/../shared/gpt2-tokenizer."""
+    return Path(os.environ.get("DETECTOR_GPT2_TOKENIZER", REPO_ROOT.parent / "shared" / "gpt2-tokenizer"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers used by this suite."""
+    config.addinivalue_line("markers", "slow: loads the embedded SmolLM2 backbone (deselect with -m 'not slow')")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point DETECTOR_CACHE_DIR at a temporary folder for the session (unless the user set it)."""
+    previous = os.environ.get("DETECTOR_CACHE_DIR")
+    if previous:
+        yield Path(previous)
+        return
+    folder = tmp_path_factory.mktemp("detector-cache")
+    os.environ["DETECTOR_CACHE_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("DETECTOR_CACHE_DIR", None)
+
+
+def build_tiny_gpt2(target: Path, seed: int = 0) -> Path:
+    """Save a tiny randomly initialised GPT-2 (2 layers, 64 wide) plus the real GPT-2 tokenizer into ``target``."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok_dir = gpt2_tokenizer_dir()
+    if not (tok_dir / "vocab.json").exists():
+        pytest.skip(f"GPT-2 tokenizer not found in {tok_dir} (set DETECTOR_GPT2_TOKENIZER)")
+    config = GPT2Config.from_json_file(str(tok_dir / "config.json"))
+    config.n_layer, config.n_embd, config.n_head, config.n_positions = 2, 64, 2, 1024
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(name="build_tiny_gpt2", scope="session")
+def build_tiny_gpt2_fixture() -> Callable[..., Path]:
+    """The builder itself, for tests that need a second tiny model (e.g. another seed)."""
+    return build_tiny_gpt2
+
+
+@pytest.fixture(scope="session")
+def english_paragraph() -> str:
+    """About 150 tokens of plain, natural English prose."""
+    return ENGLISH_PARAGRAPH
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny random GPT-2 with the real GPT-2 tokenizer (seed 0)."""
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny") / "tiny-gpt2", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_gpt2_dir: Path) -> lm_module.LanguageModel:
+    """The tiny GPT-2 loaded through the product loader, fp32 on CPU."""
+    return lm_module.load_lm(str(tiny_gpt2_dir), device="cpu", dtype="float32")
+
+
+def _load_embedded(dtype: str) -> lm_module.LanguageModel:
+    previous = os.environ.get("DETECTOR_CACHE_DIR")
+    os.environ["DETECTOR_CACHE_DIR"] = str(REAL_CACHE_DIR)
+    try:
+        return lm_module.load_lm("embedded:smollm2", device="cpu", dtype=dtype)
+    except lm_module.BackboneError as exc:
+        pytest.skip(f"embedded SmolLM2 unavailable: {exc}")
+    finally:
+        if previous is None:
+            os.environ.pop("DETECTOR_CACHE_DIR", None)
+        else:
+            os.environ["DETECTOR_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def smollm2_fp32() -> lm_module.LanguageModel:
+    """The embedded SmolLM2 in fp32 (slow tests only)."""
+    return _load_embedded("float32")
+
+
+@pytest.fixture(scope="session")
+def smollm2_bf16() -> lm_module.LanguageModel:
+    """The embedded SmolLM2 in bf16 (slow tests only)."""
+    return _load_embedded("bfloat16")
