@@ -18,6 +18,8 @@ from sklearn.preprocessing import StandardScaler
 
 CALIBRATION_METHODS = ("platt", "isotonic")
 EPS = 1e-6
+# A calibration set of hundreds of texts cannot support certainty beyond about 1 in 1000.
+PROB_FLOOR = 1e-3
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -49,9 +51,8 @@ class Calibrator:
 
     def transform(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
-        if self.method == "platt":
-            return _sigmoid(self.a_ * z + self.b_)
-        return np.interp(z, self.x_, self.y_)
+        p = _sigmoid(self.a_ * z + self.b_) if self.method == "platt" else np.interp(z, self.x_, self.y_)
+        return np.clip(p, PROB_FLOOR, 1 - PROB_FLOOR)
 
     def to_dict(self) -> dict:
         if self.method == "platt":

@@ -128,7 +128,7 @@ class Detector:
             return _Prepared("", warnings, verdict=Score(None, INSUFFICIENT_TEXT, warnings=warnings + ["empty_text"],
                                                          error="the text is empty"))
         lang, conf = detect_language(norm.text)
-        if not is_supported(lang, conf, self.languages):
+        if not is_supported(lang, conf, self.languages, norm.text):
             return _Prepared(norm.text, warnings, lang, verdict=Score(
                 None, UNSUPPORTED_LANGUAGE, lang=lang, text=norm.text, warnings=warnings,
                 error=f"language {lang!r} is not supported by bundle {self.bundle.name!r} ({self.languages})"))

@@ -119,7 +119,7 @@ def default_dtype(device: torch.device) -> torch.dtype:
     """bf16 where the hardware runs it natively (AVX512-BF16/AMX CPUs, recent GPUs), else fp32.
 
     Measured on SmolLM2: bf16 vs fp32 per-token log-prob mean abs diff 0.038 nats (see
-    tests/test_lm_precision.py and shared notes); int8 dynamic quantisation is never used.
+    tests/test_lm.py::test_bf16_matches_fp32); int8 dynamic quantisation is never used.
     """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -205,6 +205,8 @@ def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> Langu
             folder = path
             sha = _weights_hash(path)
             identity = f"{path.name}@{sha[:16]}"
+        elif spec.startswith((".", "/", "~")) or os.sep in spec.strip("/") and spec.count("/") > 1:
+            raise BackboneError(f"no model folder at {path} (a local backbone must be a saved model folder)")
         else:  # a hub id: works only where the hub (or its local cache) is reachable
             folder = spec
             sha = ""

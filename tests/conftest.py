@@ -134,3 +134,19 @@ def smollm2_fp32() -> lm_module.LanguageModel:
 def smollm2_bf16() -> lm_module.LanguageModel:
     """The embedded SmolLM2 in bf16 (slow tests only)."""
     return _load_embedded("bfloat16")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real bundle trained end to end (training.train) on a tiny random GPT-2 and a synthetic corpus."""
+    from tiny_bundle import build_tiny_bundle
+
+    return build_tiny_bundle(tmp_path_factory.mktemp("tiny-bundle"))
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tiny_bundle_dir: Path):
+    """The tiny bundle loaded through the public API."""
+    from detector import Detector
+
+    return Detector.load(str(tiny_bundle_dir))

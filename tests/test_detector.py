@@ -1,0 +1,145 @@
+"""The public API (Detector.load / score / score_many) on a real tiny bundle."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from detector import BundleError, Detector, Score
+from detector.score import ABSTAIN_LABELS, INSUFFICIENT_TEXT, LABELS, UNSUPPORTED_LANGUAGE
+from synthetic import AI_SENTENCES, human_text
+
+AI_TEXT = " ".join(AI_SENTENCES * 2)
+HUMAN_TEXT = human_text(random.Random(12345))  # unseen, but from the human side of the training distribution
+
+
+def test_score_is_json_friendly_and_consistent(tiny_detector: Detector) -> None:
+    s = tiny_detector.score(AI_TEXT)
+    assert isinstance(s, Score)
+    assert s.label in LABELS
+    d = json.loads(json.dumps(s.to_dict()))
+    assert set(d["features"]) == set(tiny_detector.feature_names)
+    assert 0.0 <= d["prob_ai"] <= 1.0
+    assert s.n_tokens == int(s.features["n_tokens"])
+    # segments cover the text's sentences, in order, within bounds
+    assert s.segments and all(0 <= g.start < g.end <= len(s.text) for g in s.segments)
+    assert [g.start for g in s.segments] == sorted(g.start for g in s.segments)
+
+
+def test_batched_equals_single(tiny_detector: Detector) -> None:
+    texts = [AI_TEXT, HUMAN_TEXT, AI_TEXT[:300], HUMAN_TEXT + " " + HUMAN_TEXT]
+    many = tiny_detector.score_many(texts, batch_size=3)
+    for text, m in zip(texts, many):
+        one = tiny_detector.score(text)
+        assert one.label == m.label
+        assert one.prob_ai == pytest.approx(m.prob_ai, abs=1e-4)
+
+
+def test_learned_direction_on_synthetic_data(tiny_detector: Detector) -> None:
+    """The tiny bundle was trained on templated 'AI' vs varied 'human' text: it must rank them that way."""
+    ai, human = tiny_detector.score_many([AI_TEXT, HUMAN_TEXT])
+    assert ai.prob_ai > human.prob_ai
+
+
+def test_leading_newline_cannot_move_the_score(tiny_detector: Detector) -> None:
+    plain = tiny_detector.score(AI_TEXT)
+    padded = tiny_detector.score("\n\n  " + AI_TEXT + "\n")
+    assert padded.prob_ai == pytest.approx(plain.prob_ai, abs=1e-6)
+    assert padded.features == pytest.approx(plain.features)
+
+
+def test_abstentions_carry_no_probability(tiny_detector: Detector) -> None:
+    empty, short, chinese, russian = tiny_detector.score_many([
+        "   \n\u200b ", "Too short.", "这是一个关于工业革命的中文文本。工厂取代了小作坊，城市迅速发展，工人从农村搬到城市。",
+        "Это русский текст о промышленной революции. Фабрики заменили мастерские, и города быстро росли.",
+    ])
+    assert empty.label == INSUFFICIENT_TEXT and empty.prob_ai is None and empty.error
+    assert short.label == INSUFFICIENT_TEXT and short.prob_ai is None
+    assert any(w.startswith("too_short") for w in short.warnings)
+    assert chinese.label == UNSUPPORTED_LANGUAGE and chinese.lang == "zh" and chinese.prob_ai is None
+    assert russian.label == UNSUPPORTED_LANGUAGE and russian.lang == "ru"
+    for s in (empty, short, chinese, russian):
+        assert s.label in ABSTAIN_LABELS
+
+
+def test_zero_width_and_homoglyphs_are_normalised_with_a_warning(tiny_detector: Detector) -> None:
+    clean = tiny_detector.score(AI_TEXT)
+    tricked = tiny_detector.score(AI_TEXT.replace("o", "\u043e", 3).replace(" ", " \u200b", 5))
+    assert tricked.prob_ai == pytest.approx(clean.prob_ai, abs=1e-6)
+    assert any("zero_width" in w for w in tricked.warnings)
+    assert any("homoglyph" in w for w in tricked.warnings)
+
+
+def test_non_string_input_is_an_error_row(tiny_detector: Detector) -> None:
+    s = tiny_detector.score_many([b"bytes"])[0]  # type: ignore[list-item]
+    assert s.label == "error" and s.prob_ai is None and "str" in s.error
+
+
+def test_huge_text_is_bounded_and_warned(tiny_detector: Detector) -> None:
+    s = tiny_detector.score(AI_TEXT * 2000)  # ~1.6 M characters
+    assert s.n_tokens == tiny_detector.max_tokens
+    assert any(w.startswith("text_truncated") for w in s.warnings)
+    assert any(w.startswith("scored_first") for w in s.warnings)
+
+
+def test_prior_and_target_fpr(tiny_detector: Detector) -> None:
+    base = tiny_detector.score(AI_TEXT)
+    low = tiny_detector.score(AI_TEXT, prior=0.01)
+    high = tiny_detector.score(AI_TEXT, prior=0.99)
+    assert low.prob_ai < base.prob_ai < high.prob_ai or base.prob_ai in (0.0, 1.0)
+    strict = tiny_detector.score(AI_TEXT, target_fpr=0.0)
+    loose = tiny_detector.score(AI_TEXT, target_fpr=0.5)
+    assert strict.threshold_ai >= loose.threshold_ai
+
+
+def test_tokens_view(tiny_detector: Detector) -> None:
+    s = tiny_detector.score(AI_TEXT, return_tokens=True)
+    assert s.tokens is not None and len(s.tokens) == s.n_tokens
+    assert all(t.rank >= 1 and 0.0 < t.prob <= 1.0 for t in s.tokens)
+
+
+def test_thread_safe(tiny_detector: Detector) -> None:
+    texts = [AI_TEXT, HUMAN_TEXT] * 3
+    expected = [s.prob_ai for s in tiny_detector.score_many(texts)]
+    results: dict[int, float] = {}
+
+    def work(i: int) -> None:
+        results[i] = tiny_detector.score(texts[i]).prob_ai
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[i] for i in range(len(texts))] == pytest.approx(expected, abs=1e-6)
+
+
+def test_repeated_load_reuses_the_detector(tiny_bundle_dir: Path, tiny_detector: Detector) -> None:
+    assert Detector.load(str(tiny_bundle_dir)) is tiny_detector
+
+
+def test_bundle_refuses_another_backbone(tiny_bundle_dir: Path, build_tiny_gpt2, tmp_path: Path) -> None:
+    other = build_tiny_gpt2(tmp_path / "other-gpt2", seed=1)
+    with pytest.raises(BundleError, match="trained on"):
+        Detector.load(str(tiny_bundle_dir), lm=str(other))
+
+
+def test_no_bundle_for_an_untrained_backbone(build_tiny_gpt2, tmp_path: Path) -> None:
+    other = build_tiny_gpt2(tmp_path / "untrained", seed=2)
+    with pytest.raises(BundleError, match="no trained bundle"):
+        Detector.load(lm=str(other))
+
+
+def test_corrupt_bundle_is_a_clear_error(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle_dir, broken)
+    (broken / "combiner.json").write_text("{not json")
+    with pytest.raises(BundleError, match="incomplete or corrupt"):
+        Detector.load(str(broken))
+    with pytest.raises(BundleError, match="not found"):
+        Detector.load(str(tmp_path / "missing"))
