@@ -1,0 +1,59 @@
+"""The batch command end to end with a real (tiny) bundle: one row per file, right statuses, exit 0."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from detector.cli import main
+from synthetic import AI_SENTENCES, human_text
+
+
+def _folder(root: Path) -> Path:
+    folder = root / "essays"
+    folder.mkdir()
+    (folder / "ai.txt").write_text(" ".join(AI_SENTENCES * 2))
+    (folder / "human.md").write_text(human_text(random.Random(7)))
+    (folder / "latin1.txt").write_bytes(("Café naïve résumé. " + human_text(random.Random(8))).encode("cp1252"))
+    (folder / "empty.txt").write_text("  \n")
+    (folder / "short.txt").write_text("Only a few words.")
+    (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (folder / "broken.docx").write_bytes(b"not a zip file at all")
+    (folder / "russian.txt").write_text("Это русский текст о промышленной революции. Фабрики заменили мастерские.")
+    (folder / "dangling.txt").symlink_to(folder / "missing-target.txt")
+    return folder
+
+
+def test_mixed_folder_one_row_per_file(tiny_bundle_dir: Path, tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path)
+    out = tmp_path / "results.jsonl"
+    code = main(["score", str(folder), "--out", str(out), "--bundle", str(tiny_bundle_dir), "--no-progress"])
+    assert code == 0
+    rows = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {p.name for p in folder.iterdir()}
+    assert rows["ai.txt"]["status"] == "ok" and rows["ai.txt"]["prob_ai"] is not None
+    assert rows["human.md"]["status"] == "ok"
+    assert rows["ai.txt"]["prob_ai"] > rows["human.md"]["prob_ai"]
+    assert rows["latin1.txt"]["status"] == "ok" and any("decoded_as" in w for w in rows["latin1.txt"]["warnings"])
+    assert rows["empty.txt"]["status"] == "empty"
+    assert rows["short.txt"]["label"] == "insufficient_text" and rows["short.txt"]["prob_ai"] is None
+    assert rows["image.txt"]["status"] == "binary"
+    assert rows["broken.docx"]["status"] == "corrupt_document"
+    assert rows["russian.txt"]["label"] == "unsupported_language"
+    assert rows["dangling.txt"]["status"] == "broken_symlink"
+    assert "problems" in capsys.readouterr().err
+
+    # a second run with --resume scores nothing again and keeps exactly one row per file
+    code = main(["score", str(folder), "--out", str(out), "--bundle", str(tiny_bundle_dir), "--no-progress",
+                 "--resume"])
+    assert code == 0
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(Path(r["path"]).name for r in again) == sorted(rows)
+
+
+def test_missing_bundle_is_a_nonzero_exit(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a.txt").write_text("hello")
+    code = main(["score", str(tmp_path), "--bundle", str(tmp_path / "no-such-bundle"), "--no-progress"])
+    assert code != 0
+    assert "not found" in capsys.readouterr().err
