@@ -54,8 +54,8 @@ def show_score(det: Any, score: Score) -> None:
     with st.expander("Details: features and model"):
         st.markdown("Main features of this text next to their typical range (10th–90th percentile, and median) "
                     "among human and AI texts in calibration:")
-        st.dataframe(explain.feature_rows(score.features, det.bundle.manifest.get("feature_ranges", {})),
-                     hide_index=True)
+        st.table(explain.feature_rows(score.features, det.bundle.manifest.get("feature_ranges", {})),
+                 hide_index=True)
         st.markdown("Detector in use:")
         info = explain.bundle_info(det.bundle.manifest)
         st.table([{"setting": k, "value": v} for k, v in info.items()], hide_index=True)
@@ -91,7 +91,7 @@ def files_tab(det: Any) -> None:
     result = st.session_state.get("uploads_result")
     if result is None:
         return
-    st.dataframe(explain.upload_table(result.rows), hide_index=True, column_config={
+    st.dataframe(explain.upload_table(result.rows), hide_index=True, placeholder="–", column_config={
         "prob_ai": st.column_config.NumberColumn(format="%.3f"),
         "n_tokens": st.column_config.NumberColumn(format="%d")})
     st.caption("prob_ai is empty where the detector abstains (too short, other language) or the file could not "

@@ -103,10 +103,10 @@ def test_essay_shows_verdict_probability_and_explanation(app, english_paragraph:
     bodies = [h.proto.body for h in at.html]
     assert any("sentence P(AI) = " in b and "rgba(" in b for b in bodies)  # shaded sentences
     assert not any("rank " in b for b in bodies)  # token view is off until toggled
-    details = at.dataframe[0].value
+    details = at.table[0].value
     assert {"perplexity", "classifier_logit", "fast_detectgpt"} <= set(details["feature"])
     assert details["typical human (p10–p90)"].str.contains("median").all()
-    assert any(row.get("value") == "tiny" for row in at.table[0].value.to_dict("records"))
+    assert any(row.get("value") == "tiny" for row in at.table[1].value.to_dict("records"))
 
 
 def test_token_view_toggle(app, english_paragraph: str) -> None:

@@ -55,7 +55,8 @@ def test_leading_newline_cannot_move_the_score(tiny_detector: Detector) -> None:
 
 def test_abstentions_carry_no_probability(tiny_detector: Detector) -> None:
     empty, short, chinese, russian = tiny_detector.score_many([
-        "   \n\u200b ", "Too short.", "这是一个关于工业革命的中文文本。工厂取代了小作坊，城市迅速发展，工人从农村搬到城市。",
+        "   \n\u200b ", "Too short.",
+        "这是一个关于工业革命的中文文本。工厂取代了小作坊，城市迅速发展，工人从农村搬到城市。",
         "Это русский текст о промышленной революции. Фабрики заменили мастерские, и города быстро росли.",
     ])
     assert empty.label == INSUFFICIENT_TEXT and empty.prob_ai is None and empty.error

@@ -56,7 +56,8 @@ def test_resume_reuses_cached_steps(tiny_bundle_dir: Path) -> None:
     shards = sorted((run / "cache").glob("shard_*.pt"))
     assert shards and (run / "head_k1.pt").exists() and (run / "split.json").exists()
     stamps = [p.stat().st_mtime_ns for p in shards]
-    from training.train import Config, run as run_pipeline
+    from training.train import Config
+    from training.train import run as run_pipeline
 
     root = tiny_bundle_dir.parent
     run_pipeline(Config(name="tiny", lm=str(root / "gpt2"), data_dir=str(root / "data"), sources=("synthetic",),
