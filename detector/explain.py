@@ -303,7 +303,8 @@ def highlight_legend_html() -> str:
     swatches = "".join(
         f'<span style="background-color: {segment_color(p)}; padding: 0 0.4rem; margin-right: 0.4rem; '
         f'border-radius: 0.2rem;">P(AI) {p:.1f}</span>' for p in (0.1, 0.5, 0.9))
-    return f'<div style="font-size: 0.85rem;">{swatches}<span>unshaded: not scored (too short, or past the scored length)</span></div>'
+    note = "unshaded: not scored (too short, or past the scored length)"
+    return f'<div style="font-size: 0.85rem;">{swatches}<span>{note}</span></div>'
 
 
 def rank_bucket(rank: int) -> tuple[str, str]:

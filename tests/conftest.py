@@ -51,6 +51,7 @@ def gpt2_tokenizer_dir() -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers used by this suite."""
     config.addinivalue_line("markers", "slow: loads the embedded SmolLM2 backbone (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "browser: drives a real headless Chromium against streamlit run app.py")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -174,6 +174,8 @@ def test_paste_essay_and_see_verdict(server: str, driver) -> None:
     heading = wait.until(ec.any_of(ec.presence_of_element_located((By.XPATH, "//h3[contains(., 'Verdict:')]")),
                                    ec.presence_of_element_located(problem)))
     assert "Verdict:" in heading.text, f"the page shows an error instead of a verdict: {heading.text}"
+    # Elements stream in after the heading: wait for the last metric before reading them all.
+    wait.until(ec.presence_of_element_located((By.XPATH, "//*[@data-testid='stMetric'][contains(., 'Verdict label')]")))
     metrics = " ".join(m.text for m in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"))
     assert "P(AI)" in metrics and "Verdict label" in metrics, metrics  # an English essay is never abstained on
     assert any(label in metrics.split() for label in ("ai", "human", "uncertain")), metrics
