@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import sys
 from pathlib import Path
@@ -38,26 +37,10 @@ TIMEOUT = 180  # seconds per AppTest run: the first one loads the model on a bus
 PROB_RE = re.compile(r"P\(AI\)\s*(=|below|above|≥)")
 
 
-def shared_tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real tiny bundle, trained once per session and shared by the app test modules (~30-60 s)."""
-    pointer = tmp_path_factory.getbasetemp() / "app-tiny-bundle.path"
-    if pointer.exists():
-        path = Path(pointer.read_text())
-        if (path / "manifest.json").exists():
-            return path
-    tok_dir = Path(os.environ.get("DETECTOR_GPT2_TOKENIZER", TESTS_DIR.parent.parent / "shared" / "gpt2-tokenizer"))
-    if not (tok_dir / "vocab.json").exists():
-        pytest.skip(f"GPT-2 tokenizer not found in {tok_dir} (set DETECTOR_GPT2_TOKENIZER)")
-    from tiny_bundle import build_tiny_bundle
-
-    path = build_tiny_bundle(tmp_path_factory.mktemp("app-bundle"))
-    pointer.write_text(str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_tiny_bundle(tmp_path_factory)
+def tiny_bundle(tiny_bundle_dir: Path) -> Path:
+    """The session's tiny bundle (conftest), trained once and shared with the other API tests."""
+    return tiny_bundle_dir
 
 
 @pytest.fixture

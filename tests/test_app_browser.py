@@ -2,9 +2,9 @@
 
 Why: AppTest runs the script but not the browser; this checks that a person who pastes an essay
 and clicks Score actually sees a verdict and the sentence highlighting, and leaves a screenshot
-(reports/app_screenshot.png) to look at. Uses the tiny bundle unless $DETECTOR_BROWSER_TEST_BUNDLE
-names another (CI: the shipped default). Needs ``apt-get install chromium chromium-driver`` and
-``pip install selenium``; skipped with a reason otherwise.
+(reports/app_screenshot.png) to look at. Uses $DETECTOR_BROWSER_TEST_BUNDLE if set, else the shipped
+default bundle (the real product), else the session's tiny bundle. Needs
+``apt-get install chromium chromium-driver`` and ``pip install selenium``; skipped with a reason otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ SCREENSHOT = REPO / "reports" / "app_screenshot.png"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 BUNDLE_ENV = "DETECTOR_BROWSER_TEST_BUNDLE"
+SHIPPED_BUNDLE = REPO / "detector" / "bundles" / "smollm2-en"
 SERVER_START_TIMEOUT = 120  # seconds until /_stcore/health answers
 PAGE_TIMEOUT = 600  # seconds for the first page (loads the model) and for the verdict (real model, busy CPU)
 
@@ -92,13 +93,14 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
+def browser_bundle(request: pytest.FixtureRequest) -> str:
+    """$DETECTOR_BROWSER_TEST_BUNDLE, else the shipped default bundle, else the session's tiny bundle."""
     chosen = os.environ.get(BUNDLE_ENV)
     if chosen:
         return chosen
-    from test_app import shared_tiny_bundle
-
-    return str(shared_tiny_bundle(tmp_path_factory))
+    if (SHIPPED_BUNDLE / "manifest.json").exists():
+        return str(SHIPPED_BUNDLE)
+    return str(request.getfixturevalue("tiny_bundle_dir"))
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def server(browser_bundle: str, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = dict(os.environ, DETECTOR_BUNDLE=browser_bundle, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    if os.environ.get(BUNDLE_ENV):
+    if browser_bundle == str(SHIPPED_BUNDLE) or os.environ.get(BUNDLE_ENV):
         try:  # the real backbone: reuse the user's cache of converted models, not the session's empty one
             from conftest import REAL_CACHE_DIR
 
