@@ -44,17 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--bundle", default=None, help="detector bundle name or path (default: the shipped one)")
     score.add_argument("--lm", default=None, help="override the language model spec of the bundle")
     score.add_argument("--batch-size", type=_positive_int, default=8, help="texts per model batch (default 8)")
+    score.add_argument("--prior", type=_probability, default=None,
+                       help="base rate of AI text in your population, e.g. 0.1 (default: the calibration set's)")
+    score.add_argument("--target-fpr", type=_probability, default=None,
+                       help="share of human texts you accept being called 'ai' (default: the bundle's, 0.01)")
     score.add_argument("--resume", action="store_true",
                        help="continue an interrupted run: skip files already scored in --out (same content)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
 
+def _probability(value: str) -> float:
+    p = float(value)
+    if not 0.0 < p < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
+    return p
+
+
+class _WithOptions:
+    """The detector with the run's --prior/--target-fpr bound, as the batch module expects it."""
+
+    def __init__(self, det: Any, **options: float | None) -> None:
+        self.det, self.options = det, {k: v for k, v in options.items() if v is not None}
+        self.feature_names = det.feature_names
+
+    def score_many(self, texts: list[str], batch_size: int = 8) -> list[Any]:
+        return self.det.score_many(texts, batch_size=batch_size, **self.options)
+
+
 def _load_detector(args: argparse.Namespace) -> Any:
     """Load the detector (the one slow step); tests monkeypatch this."""
     from detector.detector import Detector
 
-    return Detector.load(bundle=args.bundle, lm=args.lm)
+    det = Detector.load(bundle=args.bundle, lm=args.lm)
+    return _WithOptions(det, prior=args.prior, target_fpr=args.target_fpr)
 
 
 def _err(message: str) -> None:

@@ -57,3 +57,16 @@ def test_missing_bundle_is_a_nonzero_exit(tmp_path: Path, capsys) -> None:
     code = main(["score", str(tmp_path), "--bundle", str(tmp_path / "no-such-bundle"), "--no-progress"])
     assert code != 0
     assert "not found" in capsys.readouterr().err
+
+
+def test_prior_and_target_fpr_options(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "ai.txt").write_text(" ".join(AI_SENTENCES * 2))
+    probs = {}
+    for name, extra in (("default", []), ("low_prior", ["--prior", "0.01"])):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["score", str(tmp_path / "in"), "--out", str(out), "--bundle", str(tiny_bundle_dir),
+                     "--no-progress", *extra]) == 0
+        probs[name] = json.loads(out.read_text())["prob_ai"]
+    assert probs["low_prior"] < probs["default"]
+    assert main(["score", str(tmp_path / "in"), "--bundle", str(tiny_bundle_dir), "--prior", "1.5"]) == 2
