@@ -1,30 +1,49 @@
-"""Decision thresholds from calibration-set probabilities (pure functions)."""
+"""Decision thresholds from calibration-set probabilities (pure functions, shared with training)."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-
-def threshold_at_fpr(p_human: np.ndarray, fpr: float) -> float:
-    """Smallest t such that the share of human texts with p >= t is at most ``fpr``."""
-    p = np.sort(np.asarray(p_human, dtype=np.float64))
-    n = len(p)
-    if n == 0:
-        return 1.0
-    allowed = int(np.floor(fpr * n))  # humans that may sit at or above t
-    if allowed >= n:
-        return float(p[0])
-    # t just above the (n - allowed)-th smallest value keeps exactly `allowed` humans at or above t
-    return float(np.nextafter(p[n - allowed - 1], np.inf))
+# Guards floor(rate * n) against float noise such as 0.29 * 100 = 28.999999999999996.
+_COUNT_EPS = 1e-9
 
 
-def threshold_at_fnr(p_ai: np.ndarray, fnr: float) -> float:
-    """Largest t such that the share of AI texts with p <= t is at most ``fnr``."""
-    p = np.sort(np.asarray(p_ai, dtype=np.float64))
-    n = len(p)
-    if n == 0:
-        return 0.0
-    allowed = int(np.floor(fnr * n))
-    if allowed >= n:
-        return float(p[-1])
-    return float(np.nextafter(p[allowed], -np.inf))
+def _scores(p: Any) -> np.ndarray:
+    arr = np.asarray(p, dtype=float).ravel()
+    if arr.size == 0 or not np.isfinite(arr).all():
+        raise ValueError("need at least one score, all finite")
+    return arr
+
+
+def threshold_at_fpr(p_human: Any, fpr: float) -> float:
+    """Smallest threshold t with (fraction of human scores >= t) <= ``fpr``: flag AI when p >= t.
+
+    With k = floor(fpr * n) human texts allowed above the line and s the (k+1)-th largest human
+    score, exactly the t > s qualify, so the answer is the next float above s
+    (``np.nextafter(s, inf)``); the human share at or above it is then <= fpr on this set.
+    ``fpr = 0`` gives just above the top human score (possibly a hair above 1.0, i.e. never flag).
+    When fpr >= 1 any t qualifies, and the lowest human score is returned (every human flagged).
+    """
+    s = np.sort(_scores(p_human))[::-1]
+    k = int(math.floor(fpr * s.size + _COUNT_EPS))
+    if k >= s.size:
+        return float(s[-1])
+    return float(np.nextafter(s[k], np.inf))
+
+
+def threshold_at_fnr(p_ai: Any, fnr: float) -> float:
+    """Largest threshold t with (fraction of AI scores <= t) <= ``fnr``: call human when p <= t.
+
+    Mirror of :func:`threshold_at_fpr`: with k = floor(fnr * n) AI texts allowed at or below the
+    line and a the (k+1)-th smallest AI score, exactly the t < a qualify, so the answer is the next
+    float below a (``np.nextafter(a, -inf)``). ``fnr = 0`` gives just below the lowest AI score.
+    When fnr >= 1 any t qualifies, and the highest AI score is returned (every AI text called human).
+    """
+    a = np.sort(_scores(p_ai))
+    k = int(math.floor(fnr * a.size + _COUNT_EPS))
+    if k >= a.size:
+        return float(a[-1])
+    return float(np.nextafter(a[k], -np.inf))

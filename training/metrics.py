@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
+from detector.thresholds import threshold_at_fnr, threshold_at_fpr  # noqa: F401 (re-exported)
+
 # Upper-exclusive token-count edges of the length buckets: <32, 32-63, 64-127, 128-255, >=256.
 LENGTH_BUCKET_EDGES: tuple[int, ...] = (32, 64, 128, 256)
 LENGTH_BUCKET_LABELS: tuple[str, ...] = (
@@ -27,7 +29,6 @@ UNKNOWN_LENGTH = "unknown"
 SUMMARY_KEYS: tuple[str, ...] = ("n", "n_ai", "n_human", "auroc", "tpr_at_1fpr", "tpr_at_5fpr", "ece", "brier",
                                  "accuracy_at_0_5")
 # Slack when turning a rate into a count (floor(rate * n)), so 0.29 * 100 counts as 29, not 28.
-_COUNT_EPS = 1e-9
 
 
 def _arrays(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -189,39 +190,4 @@ def length_bucket(n_tokens: float | int | None) -> str:
     return LENGTH_BUCKET_LABELS[i]
 
 
-def _scores(p: Any) -> np.ndarray:
-    arr = np.asarray(p, dtype=float).ravel()
-    if arr.size == 0 or not np.isfinite(arr).all():
-        raise ValueError("need at least one score, all finite")
-    return arr
 
-
-def threshold_at_fpr(p_human: Any, fpr: float) -> float:
-    """Smallest threshold t with (fraction of human scores >= t) <= ``fpr``: flag AI when p >= t.
-
-    With k = floor(fpr * n) human texts allowed above the line and s the (k+1)-th largest human
-    score, exactly the t > s qualify, so the answer is the next float above s
-    (``np.nextafter(s, inf)``); the human share at or above it is then <= fpr on this set.
-    ``fpr = 0`` gives just above the top human score (possibly a hair above 1.0, i.e. never flag).
-    When fpr >= 1 any t qualifies, and the lowest human score is returned (every human flagged).
-    """
-    s = np.sort(_scores(p_human))[::-1]
-    k = int(math.floor(fpr * s.size + _COUNT_EPS))
-    if k >= s.size:
-        return float(s[-1])
-    return float(np.nextafter(s[k], np.inf))
-
-
-def threshold_at_fnr(p_ai: Any, fnr: float) -> float:
-    """Largest threshold t with (fraction of AI scores <= t) <= ``fnr``: call human when p <= t.
-
-    Mirror of :func:`threshold_at_fpr`: with k = floor(fnr * n) AI texts allowed at or below the
-    line and a the (k+1)-th smallest AI score, exactly the t < a qualify, so the answer is the next
-    float below a (``np.nextafter(a, -inf)``). ``fnr = 0`` gives just below the lowest AI score.
-    When fnr >= 1 any t qualifies, and the highest AI score is returned (every AI text called human).
-    """
-    a = np.sort(_scores(p_ai))
-    k = int(math.floor(fnr * a.size + _COUNT_EPS))
-    if k >= a.size:
-        return float(a[-1])
-    return float(np.nextafter(a[k], -np.inf))
