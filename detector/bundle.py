@@ -9,7 +9,7 @@ top blocks + score), ``combiner.json`` (document and segment combiners as plain 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -60,6 +60,8 @@ class Bundle:
     segment_combiner: CalibratedCombiner | None
     head_state: dict[str, torch.Tensor]
     metrics: dict
+    # Combiners over parts of the evidence, kept only so the evaluation can be reproduced from the bundle.
+    ablation: dict[str, CalibratedCombiner] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -79,16 +81,18 @@ class Bundle:
         metrics_path = path / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         seg = combiners.get("segment")
+        ablation = {k: CalibratedCombiner.from_dict(v) for k, v in combiners.get("ablation", {}).items()}
         return cls(path=path, manifest=manifest, combiner=CalibratedCombiner.from_dict(combiners["document"]),
                    segment_combiner=CalibratedCombiner.from_dict(seg) if seg else None,
-                   head_state=head_state, metrics=metrics)
+                   head_state=head_state, metrics=metrics, ablation=ablation)
 
     def save(self, path: Path | None = None) -> Path:
         path = Path(path or self.path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
         combiners = {"document": self.combiner.to_dict(),
-                     "segment": self.segment_combiner.to_dict() if self.segment_combiner else None}
+                     "segment": self.segment_combiner.to_dict() if self.segment_combiner else None,
+                     "ablation": {k: v.to_dict() for k, v in self.ablation.items()}}
         (path / "combiner.json").write_text(json.dumps(combiners, indent=1) + "\n")
         save_file({k: v.contiguous() for k, v in self.head_state.items()}, str(path / "head.safetensors"))
         (path / "metrics.json").write_text(json.dumps(self.metrics, indent=2) + "\n")

@@ -44,6 +44,13 @@ _CACHE: dict[tuple[str, str, str], Detector] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def decide(p: float, n_tokens: int, min_tokens: int, threshold_ai: float, threshold_human: float) -> str:
+    """The verdict rule: abstain below ``min_tokens``, else ai / human / uncertain by the two thresholds."""
+    if n_tokens < min_tokens:
+        return INSUFFICIENT_TEXT
+    return AI if p >= threshold_ai else HUMAN if p <= threshold_human else UNCERTAIN
+
+
 @dataclass
 class _Prepared:
     text: str
@@ -166,12 +173,10 @@ class Detector:
         t_human = min(self.threshold_human, t_ai)
         p = p_raw if prior is None else float(adjust_for_prior(p_raw, prior, combiner.base_rate_))
         shift = (lambda t: t) if prior is None else (lambda t: float(adjust_for_prior(t, prior, combiner.base_rate_)))
-        if stats.n_tokens < self.min_tokens:
-            label, prob = INSUFFICIENT_TEXT, None
+        label = decide(p_raw, stats.n_tokens, self.min_tokens, t_ai, t_human)
+        prob = None if label == INSUFFICIENT_TEXT else p
+        if prob is None:
             warnings.append(f"too_short_for_a_verdict_{stats.n_tokens}_of_{self.min_tokens}_tokens")
-        else:
-            label = AI if p_raw >= t_ai else HUMAN if p_raw <= t_human else UNCERTAIN
-            prob = p
         segments = self._segments(stats, token_logits, spans, prior) if prob is not None else \
             [Segment(s, e, None) for s, e in spans]
         tokens = None
@@ -198,4 +203,4 @@ class Detector:
         return [Segment(s, e, pr) for (s, e), pr in zip(spans, probs)]
 
 
-__all__ = ["Detector", "BundleError"]
+__all__ = ["Detector", "BundleError", "decide"]

@@ -1,13 +1,14 @@
 """Held-out evaluation of a bundle: ``python -m training.evaluate [--bundle NAME] [--end-to-end]``.
 
-Writes ``reports/eval.md``, ``reports/eval.json`` (top-level ``overall`` with auroc, tpr_at_1fpr,
-tpr_at_5fpr, ece, brier) and ROC / reliability / histogram PNGs, over the test split of the
-bundle's training run: overall, per source, domain, generator, variant and length bucket, plus
-the ablation (features only, classifier only, combined).
+Writes ``eval.md``, ``eval.json`` (top-level ``overall`` with auroc, tpr_at_1fpr, tpr_at_5fpr,
+ece, brier) and ROC / reliability / histogram PNGs for the test split of the bundle's training
+run: overall, per source, domain, generator, variant and length bucket, the verdict table, and
+the ablation (features only, classifier only, combined) from the combiners stored in the bundle.
 
-By default the test texts' cached LM pass (``runs/<name>/cache``) is reused and pushed through
-the bundle's own head and combiner; ``--end-to-end`` re-scores the raw test texts with
-``Detector.score_many`` instead (slower, and checks that training and serving agree).
+By default the test texts' cached LM pass (``runs/<name>/cache``) is pushed through the bundle's
+own head and combiners; ``--end-to-end`` instead re-scores the raw test texts with
+``Detector.score_many`` (slower; checks that training and serving agree) and writes to
+``reports/end_to_end/``. Training calls ``evaluate_bundle`` too, so both give the same report.
 """
 
 from __future__ import annotations
@@ -19,66 +20,75 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from detector.bundle import Bundle, resolve_bundle_path
+from detector.detector import Detector, decide
+from detector.lm import load_lm
+from training.data import REPO_ROOT
 from training.report import write_report
 
 
-def evaluate_predictions(test_df: pd.DataFrame, ablation: dict[str, np.ndarray], reports_dir: Path,
-                         extra: dict | None = None) -> dict:
-    """Write the report for test rows carrying y, p, label (verdict) and the grouping columns."""
-    return write_report(Path(reports_dir), test_df, ablation=ablation, headline_name="combined", extra=extra,
-                        abstain_col="label")
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", default="smollm2-en")
-    ap.add_argument("--runs-dir", default=None)
-    ap.add_argument("--reports-dir", default=None)
-    ap.add_argument("--end-to-end", action="store_true", help="re-score raw test texts with the Detector")
-    a = ap.parse_args(argv)
-
-    from detector.detector import Detector
-    from training.data import REPO_ROOT
+def _cached_features(det: Detector, run_dir: Path, rows: pd.DataFrame) -> list[dict[str, float]]:
     from training.featurize import load_cache
     from training.train import feature_rows
-    from training.train_head import _pad
+    from training.train_head import predict_head
 
-    det = Detector.load(a.bundle)
-    name = det.bundle.name
-    run_dir = Path(a.runs_dir or REPO_ROOT / "runs") / name
+    records = load_cache(run_dir / "cache", len(rows))
+    test_records = [records[i] for i in np.flatnonzero(rows["split"].to_numpy() == "test")]
+    logits, _ = predict_head(det.head, [r["hidden"] for r in test_records], det.lm.device)
+    return feature_rows(test_records, logits)
+
+
+def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end_to_end: bool = False,
+                    extra_ablation: dict[str, np.ndarray] | None = None, extra: dict | None = None) -> dict:
+    """Score the run's test split with the saved bundle and write the report; returns the eval dict."""
+    loaded = Bundle.load(resolve_bundle_path(bundle))
+    det = Detector(loaded, load_lm(loaded.manifest["backbone"]["spec"]))
     rows = pd.read_json(run_dir / "rows.jsonl", lines=True, dtype=False)
     test = rows[rows["split"] == "test"].reset_index(drop=True).copy()
     test["y"] = (test["label"] == "ai").astype(int)
     test["true_label"] = test["label"]
-    if a.end_to_end:
+    if end_to_end:
         scores = det.score_many(test["text"].tolist())
         feats = [s.features for s in scores]
         test["label"] = [s.label for s in scores]
         test["n_tokens"] = [s.n_tokens for s in scores]
     else:
-        import torch
+        feats = _cached_features(det, run_dir, rows)
+        test["n_tokens"] = [int(f["n_tokens"]) for f in feats]
+    scored = [i for i, f in enumerate(feats) if f]  # end to end, abstained texts may have no features
 
-        records = load_cache(run_dir / "cache", len(rows))
-        test_records = [records[i] for i in np.flatnonzero(rows["split"].to_numpy() == "test")]
-        logits = []
-        with torch.inference_mode():
-            for rec in test_records:
-                x, mask = _pad([rec["hidden"]])
-                logits.append(float(det.head(x.to(det.lm.device), mask.to(det.lm.device))[0][0]))
-        feats = feature_rows(test_records, logits)
-        test["n_tokens"] = [f["n_tokens"] for f in feats]
-        test["label"] = None
-    comb = det.bundle.combiner
-    test["p"] = comb.predict_proba(comb.matrix(feats))[:, 1]
-    if not a.end_to_end:
-        t_ai, t_h = det.threshold_ai, det.threshold_human
-        test["label"] = ["insufficient_text" if n < det.min_tokens else "ai" if p >= t_ai else "human" if p <= t_h
-                         else "uncertain" for n, p in zip(test["n_tokens"], test["p"])]
-    report = evaluate_predictions(test, {"combined": test["p"].to_numpy()},
-                                  Path(a.reports_dir or REPO_ROOT / "reports"),
-                                  extra={"bundle": name, "mode": "end_to_end" if a.end_to_end else "cached_lm_pass",
-                                         "command": "python -m training.evaluate" + (" --end-to-end" * a.end_to_end)})
-    print(report["overall"], file=sys.stderr)
+    def proba(comb) -> np.ndarray:
+        p = np.full(len(feats), np.nan)
+        if scored:
+            p[scored] = comb.predict_proba(comb.matrix([feats[i] for i in scored]))[:, 1]
+        return p
+
+    test["p"] = proba(loaded.combiner)
+    if not end_to_end:
+        test["label"] = [decide(p, n, det.min_tokens, det.threshold_ai, det.threshold_human)
+                         for p, n in zip(test["p"], test["n_tokens"])]
+    ablation = {"combined": test["p"].to_numpy(), **{k: proba(c) for k, c in loaded.ablation.items()}}
+    ablation.update(extra_ablation or {})
+    info = {"bundle": loaded.name, "backbone": loaded.manifest["backbone"]["identity"],
+            "mode": "end_to_end" if end_to_end else "cached_lm_pass", "thresholds": loaded.manifest["thresholds"],
+            "calibration_method": loaded.combiner.method_, **(extra or {})}
+    return write_report(Path(reports_dir), test, ablation=ablation, headline_name="combined", extra=info,
+                        abstain_col="label")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default="smollm2-en", help="bundle name or path")
+    ap.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="where `training.train` left its run")
+    ap.add_argument("--reports-dir", default=None, help="default: reports/ (reports/end_to_end/ with --end-to-end)")
+    ap.add_argument("--end-to-end", action="store_true", help="re-score raw test texts with the Detector")
+    a = ap.parse_args(argv)
+    name = Bundle.load(resolve_bundle_path(a.bundle)).name
+    reports = Path(a.reports_dir or REPO_ROOT / "reports" / ("end_to_end" if a.end_to_end else ""))
+    report = evaluate_bundle(a.bundle, Path(a.runs_dir) / name, reports, end_to_end=a.end_to_end,
+                             extra={"command": "python -m training.evaluate" + " --end-to-end" * a.end_to_end})
+    print({k: report["overall"][k] for k in ("auroc", "tpr_at_1fpr", "tpr_at_5fpr", "ece", "brier")},
+          file=sys.stderr)
     return 0
 
 

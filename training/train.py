@@ -53,11 +53,11 @@ class Config:
     source_weights: tuple[tuple[str, float], ...] = (("DetectRL", 0.6), ("OUTFOX", 0.2), ("HC3-Plus", 0.2))
     max_tokens: int = 256
     k: int = 2
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 8
     lr: float = 5e-5
     seed: int = 0
-    ablation_k: tuple[int, ...] = ()
+    ablation_k: tuple[int, ...] = (1,)
     runs_dir: str = str(REPO_ROOT / "runs")
     bundle_dir: str | None = None
     reports_dir: str = str(REPO_ROOT / "reports")
@@ -156,7 +156,7 @@ def versions() -> dict:
 
 def run(cfg: Config) -> dict:
     """The whole pipeline; returns the evaluation summary."""
-    from training.evaluate import evaluate_predictions
+    from training.evaluate import evaluate_bundle
 
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.runs_dir) / cfg.name
@@ -179,14 +179,14 @@ def run(cfg: Config) -> dict:
                            checkpoint=run_dir / f"head_k{k}.pt")
 
     trainer = train_head(cfg.k, cfg.epochs)
-    preds = {s: trainer.predict([hiddens[i] for i in idx[s]]) for s in ("cal", "test")}
+    # the test split is scored later from the saved bundle (training.evaluate), exactly as shipped
+    preds = {"cal": trainer.predict([hiddens[i] for i in idx["cal"]])}
 
     def split_records(s: str) -> list[dict]:
         return [records[i] for i in idx[s]]
 
     cal_rows = feature_rows(split_records("cal"), preds["cal"][0])
-    test_rows = feature_rows(split_records("test"), preds["test"][0])
-    y_cal, y_test = y_all[idx["cal"]], y_all[idx["test"]]
+    y_cal = y_all[idx["cal"]]
     names = list(FEATURE_NAMES) + ["classifier_logit"]
     combined = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
     combined.fit(combined.matrix(cal_rows), y_cal)
@@ -206,9 +206,7 @@ def run(cfg: Config) -> dict:
     segment = CalibratedCombiner(list(SEGMENT_FEATURE_NAMES), SEGMENT_LOG_FEATURES, random_state=cfg.seed)
     segment.fit(segment.matrix(seg_x), seg_y)
 
-    ablation = {"combined": combined.predict_proba(combined.matrix(test_rows))[:, 1],
-                "features_only": features_only.predict_proba(features_only.matrix(test_rows))[:, 1],
-                "classifier_only": classifier_only.predict_proba(classifier_only.matrix(test_rows))[:, 1]}
+    extra_ablation = {}
     for k in cfg.ablation_k:
         if k == cfg.k:
             continue
@@ -217,25 +215,11 @@ def run(cfg: Config) -> dict:
             alt.predict([hiddens[i] for i in idx["test"]])[0]
         alt_comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
         alt_comb.fit(np.asarray(alt_cal)[:, None], y_cal)
-        ablation[f"classifier_only_k{k}"] = alt_comb.predict_proba(np.asarray(alt_test)[:, None])[:, 1]
+        extra_ablation[f"classifier_only_k{k}"] = alt_comb.predict_proba(np.asarray(alt_test)[:, None])[:, 1]
 
     thresholds = {"ai": t_ai, "human": t_human, "target_fpr": TARGET_FPR, "target_fnr": TARGET_FNR,
                   "min_tokens": min_tokens, "min_tokens_measurement": length_table,
                   "min_bucket_auroc": MIN_BUCKET_AUROC}
-    test_df = rows.iloc[idx["test"]].reset_index(drop=True).copy()
-    test_df["y"] = y_test
-    test_df["p"] = ablation["combined"]
-    test_df["n_tokens"] = [r["n_tokens"] for r in test_rows]
-    test_df["true_label"] = test_df["label"]
-    test_df["label"] = [
-        "insufficient_text" if n < min_tokens else "ai" if p >= t_ai else "human" if p <= t_human else "uncertain"
-        for n, p in zip(test_df["n_tokens"], test_df["p"])]
-    extra = {"bundle": cfg.name, "backbone": lm.identity, "thresholds": thresholds,
-             "calibration_method": combined.method_, "calibration_cv_brier": combined.calibration_scores_,
-             "head_history": trainer.history_, "n": {s: int(len(v)) for s, v in idx.items()},
-             "command": "python -m training.train" + (f" --name {cfg.name}" if cfg.name != "smollm2-en" else "")}
-    report = evaluate_predictions(test_df, ablation, Path(cfg.reports_dir), extra=extra)
-
     manifest = {
         "name": cfg.name, "format_version": FORMAT_VERSION, "backbone": describe(lm), "max_tokens": cfg.max_tokens,
         "head": {"k": cfg.k, "pooling": "mean_token_logit", "file": "head.safetensors", "dtype": "bfloat16"},
@@ -250,10 +234,16 @@ def run(cfg: Config) -> dict:
     }
     head_state = {k: v.to(torch.bfloat16) for k, v in trainer.head_.trainable_state_dict().items()
                   if not k.startswith("body.wpe")}
-    metrics = {"overall": report["overall"], "ablation": report.get("ablation"), "thresholds": thresholds}
     bundle = Bundle(path=Path(cfg.bundle_dir or BUNDLES_DIR / cfg.name), manifest=manifest, combiner=combined,
-                    segment_combiner=segment, head_state=head_state, metrics=json.loads(json.dumps(metrics,
-                                                                                                   default=str)))
+                    segment_combiner=segment, head_state=head_state, metrics={},
+                    ablation={"features_only": features_only, "classifier_only": classifier_only})
+    bundle.save()
+    extra = {"head_history": trainer.history_, "n": {s: int(len(v)) for s, v in idx.items()},
+             "calibration_cv_brier": combined.calibration_scores_,
+             "command": "python -m training.train" + (f" --name {cfg.name}" if cfg.name != "smollm2-en" else "")}
+    report = evaluate_bundle(bundle.path, run_dir, Path(cfg.reports_dir), extra_ablation=extra_ablation, extra=extra)
+    bundle.metrics = json.loads(json.dumps({"overall": report["overall"], "ablation": report.get("ablation"),
+                                            "thresholds": thresholds}, default=str))
     bundle.save()
     print(f"[train] bundle written to {bundle.path}", file=sys.stderr)
     return report

@@ -111,19 +111,27 @@ class HeadTrainer:
         self.head_.eval()
         return self
 
-    @torch.no_grad()
     def predict(self, hiddens: list[torch.Tensor], batch_size: int = 16) -> tuple[list[float], list[torch.Tensor]]:
         """Document logits and per-token logits (start token dropped) for each cached hidden state."""
         self.head_.eval()
-        docs: list[float] = [0.0] * len(hiddens)
-        tokens: list[torch.Tensor] = [torch.zeros(0)] * len(hiddens)
-        order = sorted(range(len(hiddens)), key=lambda i: hiddens[i].shape[0])
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            x, mask = _pad([hiddens[i] for i in batch])
-            x, mask = x.to(self.device), mask.to(self.device)
-            doc, tok = self.head_(self._bridge(x, mask), mask)
-            for row, i in enumerate(batch):
-                docs[i] = float(doc[row])
-                tokens[i] = tok[row, 1: hiddens[i].shape[0]].float().cpu()
-        return docs, tokens
+        return predict_head(self.head_, hiddens, self.device, batch_size=batch_size, bridge=self._bridge)
+
+
+@torch.no_grad()
+def predict_head(head: ClassifierHead, hiddens: list[torch.Tensor], device: torch.device | str = "cpu", *,
+                 batch_size: int = 16, bridge=None) -> tuple[list[float], list[torch.Tensor]]:
+    """Run a head over cached hidden states in length-sorted batches: (doc logits, token logits per text)."""
+    docs: list[float] = [0.0] * len(hiddens)
+    tokens: list[torch.Tensor] = [torch.zeros(0)] * len(hiddens)
+    order = sorted(range(len(hiddens)), key=lambda i: hiddens[i].shape[0])
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        x, mask = _pad([hiddens[i] for i in batch])
+        x, mask = x.to(device), mask.to(device)
+        if bridge is not None:
+            x = bridge(x, mask)
+        doc, tok = head(x, mask)
+        for row, i in enumerate(batch):
+            docs[i] = float(doc[row])
+            tokens[i] = tok[row, 1: hiddens[i].shape[0]].float().cpu()
+    return docs, tokens
