@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -73,10 +73,14 @@ class CalibratedCombiner:
     """P(AI) from a named feature vector: scale -> logistic regression -> calibrator.
 
     ``log_features`` are passed through log1p first (perplexities and counts are heavy-tailed).
-    ``calibration="auto"`` picks Platt or isotonic by cross-validated Brier score on the fit data.
+    ``C=None`` picks the regularisation strength from ``C_GRID`` by cross-validated log-loss (a
+    small calibration split overfits easily); ``calibration="auto"`` picks Platt or isotonic by
+    cross-validated Brier score on the fit data.
     """
 
-    def __init__(self, feature_names: Sequence[str], log_features: Sequence[str] = (), C: float = 1.0,
+    C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+    def __init__(self, feature_names: Sequence[str], log_features: Sequence[str] = (), C: float | None = None,
                  calibration: str = "auto", cv: int = 5, random_state: int = 0) -> None:
         self.feature_names = list(feature_names)
         self.log_features = list(log_features)
@@ -98,8 +102,15 @@ class CalibratedCombiner:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> CalibratedCombiner:
         Xt, y = self._transform(X), np.asarray(y, dtype=np.int64)
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        if self.C is None:
+            search = make_pipeline(StandardScaler(), LogisticRegressionCV(
+                Cs=list(self.C_GRID), cv=folds, scoring="neg_log_loss", max_iter=2000, l1_ratios=(0.0,),
+                use_legacy_attributes=False)).fit(Xt, y)
+            self.C_ = float(np.ravel(search[1].C_)[0])
+        else:
+            self.C_ = float(self.C)
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C_, max_iter=2000))
         # Out-of-fold scores: what the calibrator (and thresholds) must see to be honest.
         self.oof_decision_ = cross_val_predict(model, Xt, y, cv=folds, method="decision_function")
         model.fit(Xt, y)
@@ -131,7 +142,7 @@ class CalibratedCombiner:
         return np.column_stack([1 - p, p])
 
     def to_dict(self) -> dict:
-        return {"feature_names": self.feature_names, "log_features": self.log_features, "C": self.C,
+        return {"feature_names": self.feature_names, "log_features": self.log_features, "C": self.C_,
                 "mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_,
                 "calibrator": self.calibrator_.to_dict(), "base_rate": self.base_rate_,
                 "calibration_cv_brier": self.calibration_scores_}
