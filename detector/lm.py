@@ -207,7 +207,7 @@ def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> Langu
             folder = path
             sha = _weights_hash(path)
             identity = f"{path.name}@{sha[:16]}"
-        elif spec.startswith((".", "/", "~")) or os.sep in spec.strip("/") and spec.count("/") > 1:
+        elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:  # a path, not an "org/name" hub id
             raise BackboneError(f"could not load language model {spec!r}: no model folder at {path}")
         else:  # a hub id: works only where the hub (or its local cache) is reachable
             folder = spec

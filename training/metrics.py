@@ -28,7 +28,6 @@ LENGTH_BUCKET_LABELS: tuple[str, ...] = (
 UNKNOWN_LENGTH = "unknown"
 SUMMARY_KEYS: tuple[str, ...] = ("n", "n_ai", "n_human", "auroc", "tpr_at_1fpr", "tpr_at_5fpr", "ece", "brier",
                                  "accuracy_at_0_5")
-# Slack when turning a rate into a count (floor(rate * n)), so 0.29 * 100 counts as 29, not 28.
 
 
 def _arrays(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +187,3 @@ def length_bucket(n_tokens: float | int | None) -> str:
         return UNKNOWN_LENGTH
     i = int(np.searchsorted(LENGTH_BUCKET_EDGES, float(n_tokens), side="right"))
     return LENGTH_BUCKET_LABELS[i]
-
-
-
