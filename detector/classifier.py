@@ -34,7 +34,10 @@ class ClassifierHead(nn.Module):
         cfg.num_hidden_layers = k
         if hasattr(cfg, "layer_types") and cfg.layer_types is not None:  # Gemma 3: sliding/full pattern
             cfg.layer_types = list(config.layer_types)[config.num_hidden_layers - k:]
-        self.body = AutoModel.from_config(cfg)
+        # Always fp32, whatever the backbone runs in: a bf16 config would otherwise give bf16 blocks next to an
+        # fp32 score layer ("mixed dtype" on bf16 CPUs and GPUs). The head is 2 blocks: fp32 costs little.
+        cfg.dtype = torch.float32
+        self.body = AutoModel.from_config(cfg, dtype=torch.float32)
         # Inputs are hidden states, not token ids: shrink the unused embedding table to one row.
         self.body.set_input_embeddings(nn.Embedding(1, cfg.hidden_size))
         wpe = getattr(self.body, "wpe", None)

@@ -19,7 +19,7 @@ from detector.bundle import DEFAULT_BUNDLE, Bundle, BundleError, find_bundle_for
 from detector.combiner import adjust_for_prior
 from detector.features import extract_features
 from detector.language import detect_language, is_supported
-from detector.lm import LanguageModel, load_lm
+from detector.lm import LanguageModel, load_lm, resolve_dtype
 from detector.normalize import normalize_text
 from detector.score import (
     AI,
@@ -40,7 +40,7 @@ from detector.token_stats import TokenStats, compute_token_stats
 # Characters kept from one text before tokenising: far more than max_tokens needs, bounded memory.
 MAX_TEXT_CHARS = 100_000
 
-_CACHE: dict[tuple[str, str, str], Detector] = {}
+_CACHE: dict[tuple[str, str, str, str], Detector] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -80,19 +80,30 @@ class Detector:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None) -> Detector:
-        """Load a bundle (default: the shipped one) and its backbone; repeated loads reuse both."""
+    def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None,
+             dtype: str | None = None) -> Detector:
+        """Load a bundle (default: the shipped one) and its backbone; repeated loads reuse both.
+
+        ``dtype``: the backbone's precision, ``auto`` | ``float32`` | ``bfloat16`` (default: $DETECTOR_DTYPE,
+        else ``auto``: bf16 where the CPU/GPU runs it natively). The head always runs in fp32.
+        """
         if bundle is None:
             path = find_bundle_for_lm(lm) if lm else resolve_bundle_path(DEFAULT_BUNDLE)
         else:
             path = resolve_bundle_path(bundle)
-        key = (str(path.resolve()), str(lm), str(device))
+        torch_dtype = resolve_dtype(dtype, device or "cpu")
+        key = (str(path.resolve()), str(lm), str(device), str(torch_dtype))
         with _CACHE_LOCK:
             if key not in _CACHE:
                 loaded = Bundle.load(path)
                 spec = lm or loaded.manifest["backbone"]["spec"]
-                _CACHE[key] = cls(loaded, load_lm(spec, device=device))
+                _CACHE[key] = cls(loaded, load_lm(spec, device=device, dtype=torch_dtype))
             return _CACHE[key]
+
+    @property
+    def precision(self) -> str:
+        """The backbone precision this detector runs at ('float32' / 'bfloat16')."""
+        return self.lm.precision
 
     @property
     def feature_names(self) -> list[str]:

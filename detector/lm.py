@@ -67,6 +67,11 @@ class LanguageModel:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    @property
+    def precision(self) -> str:
+        """The backbone's precision as written in rows and summaries ('float32', 'bfloat16')."""
+        return dtype_name(self.dtype)
+
 
 def cache_dir() -> Path:
     """Where converted backbones live: $DETECTOR_CACHE_DIR, else $XDG_CACHE_HOME/ai-text-detector."""
@@ -132,13 +137,31 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
 
 
-def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if dtype is None or dtype == "auto":
-        return default_dtype(device)
+DTYPE_ENV = "DETECTOR_DTYPE"
+DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+_DTYPE_NAMES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
+                "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None = None, device: torch.device | str = "cpu") -> torch.dtype:
+    """The backbone precision: an explicit choice, else $DETECTOR_DTYPE, else ``auto`` (see ``default_dtype``).
+
+    Why one place: the page, the CLI, the Ray engine and the tests all force precision the same way,
+    so every path can be exercised on every CPU (bf16 runs on AVX2-only CPUs too, only slower).
+    """
     if isinstance(dtype, torch.dtype):
         return dtype
-    return {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
-            "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    choice = (dtype or os.environ.get(DTYPE_ENV) or "auto").strip().lower()
+    if choice == "auto":
+        return default_dtype(torch.device(device))
+    if choice not in _DTYPE_NAMES:
+        raise BackboneError(f"unknown precision {choice!r}; choose one of {', '.join(DTYPE_CHOICES)}")
+    return _DTYPE_NAMES[choice]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' / 'bfloat16': how precisions are written in manifests, rows and summaries."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
@@ -180,10 +203,13 @@ def _prefix_id(tokenizer) -> int:
 
 def load_lm(spec: str | None = None, device: str | torch.device | None = None,
             dtype: str | torch.dtype | None = None) -> LanguageModel:
-    """Load (or reuse from this process) a backbone by spec; see the module docstring."""
+    """Load (or reuse from this process) a backbone by spec; see the module docstring.
+
+    ``dtype``: ``auto`` | ``float32`` | ``bfloat16`` (default: $DETECTOR_DTYPE, else ``auto``).
+    """
     spec = spec or DEFAULT_LM
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch_dtype = _resolve_dtype(dtype, dev)
+    torch_dtype = resolve_dtype(dtype, dev)
     key = (spec, str(dev), str(torch_dtype))
     with _LOAD_LOCK:
         if key not in _LOADED:
