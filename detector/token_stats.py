@@ -35,6 +35,7 @@ class TokenStats:
     var_ref: np.ndarray  # (n,) float32
     truncated: bool = False
     hidden: torch.Tensor | None = None  # (n + 1, d) input of block L-k, prefix row first
+    pooled: np.ndarray | None = None  # (len(pooled_layers), d) token-mean hidden states (prefix excluded), fp32
 
     @property
     def n_tokens(self) -> int:
@@ -82,11 +83,13 @@ def _batches(lengths: Sequence[int], batch_size: int, batch_tokens: int) -> list
 @torch.inference_mode()
 def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: int = DEFAULT_MAX_TOKENS,
                         batch_size: int = 8, batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                        hidden_layer: int | None = None) -> list[TokenStats]:
+                        hidden_layer: int | None = None,
+                        pooled_layers: Sequence[int] = ()) -> list[TokenStats]:
     """Token statistics for each text from one forward pass; ``hidden_layer`` also keeps that layer's input.
 
     Texts with no tokens get empty arrays. ``hidden_layer`` indexes ``hidden_states`` (0 = embeddings,
     i = input of block i), so ``num_layers - k`` is what a top-k classifier head starts from.
+    ``pooled_layers`` (same indexing) also keeps the token-mean of those layers, for linear-probe heads.
     """
     encoded = [tokenize(lm, t, max_tokens) for t in texts]
     lengths = [len(ids) + 1 for ids, _, _ in encoded]  # +1 for the prefix token
@@ -101,7 +104,8 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             input_ids[row, : len(ids)] = torch.tensor(ids)
             mask[row, : len(ids)] = 1
         out = lm.model(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device),
-                       output_hidden_states=hidden_layer is not None, use_cache=False)
+                       output_hidden_states=hidden_layer is not None or bool(pooled_layers),
+                       use_cache=False)
         for row, i in enumerate(batch):
             ids, offsets, truncated = encoded[i]
             n = len(ids)
@@ -110,9 +114,13 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             hidden = None
             if hidden_layer is not None:
                 hidden = out.hidden_states[hidden_layer][row, : n + 1].detach().to("cpu").clone()
+            pooled = None
+            if pooled_layers:
+                pooled = torch.stack([out.hidden_states[j][row, 1: n + 1].float().mean(0) if n else
+                                      out.hidden_states[j][row, 0].float() for j in pooled_layers]).cpu().numpy()
             results[i] = TokenStats(token_ids=np.asarray(ids, dtype=np.int64), offsets=offsets,
                                     logprob=stats["logprob"], rank=stats["rank"].astype(np.int64),
                                     entropy=stats["entropy"], var_ref=stats["var_ref"],
-                                    truncated=truncated, hidden=hidden)
+                                    truncated=truncated, hidden=hidden, pooled=pooled)
         del out
     return results  # type: ignore[return-value]

@@ -61,16 +61,33 @@ def test_surrounding_whitespace_stripped_silently() -> None:
 
 def test_leading_newline_does_not_change_text() -> None:
     text = "The essay begins here.\nSecond line."
-    assert normalize_text("\n" + text).text == normalize_text(text).text == text
+    assert normalize_text("\n" + text).text == normalize_text(text).text == "The essay begins here. Second line."
     assert normalize_text("\n" + text).warnings == []
 
 
 def test_control_chars_and_line_endings() -> None:
     result = normalize_text("one\x00two\r\nthree\rfour")
-    assert result.text == "one two\nthree\nfour"
+    assert result.text == "one two three four"
     assert result.warnings == ["replaced_1_control_chars"]
 
 
 def test_empty() -> None:
     assert normalize_text("").text == ""
     assert normalize_text(" \u200b ").text == ""
+
+
+def test_layout_cannot_decide() -> None:
+    """Paragraphs joined, split at every sentence, or double-spaced: the model sees one text (no layout shortcut)."""
+    joined = "First sentence here. Second one follows. A third closes it."
+    split = "First sentence here.\nSecond one follows.\n\nA third closes it.\n"
+    spaced = "First  sentence here.   Second one follows.\tA third closes it."
+    assert normalize_text(split).text == normalize_text(spaced).text == normalize_text(joined).text == joined
+
+
+def test_tokenised_corpus_spacing_undone() -> None:
+    assert normalize_text("Why is milk cheap ? It 's ( in the us ) odd , do n't you think .").text == \
+        "Why is milk cheap? It's (in the us) odd, don't you think."
+
+
+def test_cjk_line_breaks_vanish() -> None:
+    assert normalize_text("第一句。\n第二句。").text == "第一句。第二句。"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = ("detectrl", "outfox_dev", "hc3_plus")
 COLUMNS = ("id", "text", "label", "generator", "domain", "lang", "pair_id", "source", "variant")
 SPLITS = ("train", "cal", "test")
+ENGLISH_SOURCES = ("detectrl", "outfox_dev", "hc3_plus", "lastde")
+# What the product calls AI: text whose *wording* a language model produced, including human drafts polished,
+# paraphrased or back-translated by a model (as HC3-Plus, multilingual_extra and OUTFOX label them). DetectRL
+# labels its model-rewritten human texts `human`; they are relabelled here. Character/word typos applied to
+# human text stay human: the words are still the writer's.
+MODEL_REWRITTEN_HUMAN_VARIANTS = frozenset({
+    "paraphrase_polish_human", "paraphrase_dipper_human", "paraphrase_back_translation_human"})
+# Chat preambles that leak the label ("Sure, here's a possible continuation of the review:"); cut before training.
+CHAT_PREAMBLE_RE = re.compile(
+    r"^(?:sure|certainly|of course|here is|here's|here are)\b[^:.!?\n]{0,160}:\s*", re.IGNORECASE)
 
 
 def default_data_dir() -> Path:
@@ -47,10 +58,16 @@ def load_source(source: str, data_dir: str | os.PathLike | None = None) -> pd.Da
     df["source"] = df["source"].fillna(Path(source).name)
     df["id"] = df["id"].where(df["id"].notna(), [f"{source}-{i}" for i in range(len(df))])
     # Surrounding whitespace is a label shortcut in some sets (AI texts opening with a newline).
-    df["text"] = df["text"].astype(str).str.strip()
+    df["text"] = df["text"].astype(str).str.strip().map(strip_chat_preamble)
     df["variant"] = df["variant"].fillna("none").astype(str).replace({"None": "none"})
+    df["label"] = df["label"].where(~df["variant"].isin(MODEL_REWRITTEN_HUMAN_VARIANTS), "ai")
     df["domain"] = df["domain"].fillna("unknown").astype(str)
     return df[df["text"].str.len() > 0][list(COLUMNS)].reset_index(drop=True)
+
+
+def strip_chat_preamble(text: str) -> str:
+    """Drop a leading chat preamble ("Sure, here is the rewritten text:"): a label shortcut, not writing."""
+    return CHAT_PREAMBLE_RE.sub("", text, count=1).strip() or text
 
 
 def load_sources(sources: Iterable[str] = DEFAULT_SOURCES, data_dir: str | os.PathLike | None = None,
