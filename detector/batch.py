@@ -16,13 +16,21 @@ Durability design
   ``os.replace``): a killed run leaves a complete CSV of the rows done so far. After a
   successful run the journal is deleted; resume reads the journal if it exists (it is
   always at least as new as the CSV), otherwise the CSV.
-* Resume keys on ``(path, sha256)``: ``path`` compared as an absolute path, ``sha256`` of
+* Resume keys on ``(path, sha256)`` (``resume_key`` / ``already_done``, shared with the Ray
+  engine in ``detector.distributed``): ``path`` compared as an absolute path, ``sha256`` of
   the bytes the text came from (see ``detector.documents``). A file with an ``ok`` row and
   the same hash is skipped; a changed file, or one whose row is an error, is processed
   again and its new row supersedes the old. Superseded rows may sit in the journal until
   the run ends, when the output is compacted atomically to exactly one row (the newest)
   per path, sorted by path. Rows of files not in this run are kept.
 * Without ``resume`` an existing output (or journal) is never overwritten.
+* Parquet output works like CSV (journal + atomic rewrite), with the column types of ``row_schema``.
+
+Inputs are files (see ``detector.documents.read_document``) and JSON Lines / Parquet tables
+named directly, whose records are inputs of their own (``path`` = ``<table>#<id>``).
+Row building (``score_documents``, ``error_row``, ``score_row``), resume keys and the durable
+sink live here once and are used by both engines: ``score_paths`` (local) and
+``detector.distributed.score_paths_ray``.
 """
 
 from __future__ import annotations
@@ -39,13 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detector.documents import SUPPORTED_EXTENSIONS, Document, DocumentError, read_document
+from detector.documents import SUPPORTED_EXTENSIONS, Document, DocumentError, is_table, read_input
 from detector.score import ERROR
 
 OK = "ok"
 SCORING_ERROR = "scoring_error"
 BASE_COLUMNS = ("path", "status", "prob_ai", "label", "n_tokens", "lang", "max_segment_prob_ai",
-                "error", "warnings", "sha256")
+                "error", "warnings", "sha256", "precision")
+_INT_COLUMNS = ("n_tokens",)
 _FLOAT_COLUMNS = ("prob_ai", "max_segment_prob_ai")
 # Documents are read in waves (bounded memory), sorted by length within a wave so each
 # score_many call gets texts of similar length (less padding), and scored in chunks.
@@ -70,10 +79,26 @@ class BatchSummary:
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     out: str | None = None
     notes: list[str] = field(default_factory=list)
+    precision: str | None = None
+    engine: str = "local"
 
     @property
     def n_files(self) -> int:
         return len(self.rows)
+
+    @property
+    def all_failed(self) -> bool:
+        """True when there were inputs and not one of them got a result (every row is an error).
+
+        Why: a run where the model failed on everything (or nothing could be read) must not look
+        like a success to a script checking the exit status.
+        """
+        return bool(self.rows) and not any(r.get("status") == OK for r in self.rows)
+
+    @property
+    def n_model_failures(self) -> int:
+        """Rows where the model itself failed (status ``scoring_error``), as opposed to unreadable files."""
+        return sum(r.get("status") == SCORING_ERROR for r in self.rows)
 
     def format(self, max_failures: int = 10) -> str:
         """A short plain-text report for stderr."""
@@ -81,6 +106,8 @@ class BatchSummary:
                  f"{self.n_skipped_resume} already done (resumed)"]
         if self.out:
             lines[0] += f"; results in {self.out}"
+        if self.precision or self.engine != "local":
+            lines.append(f"  engine {self.engine}, model precision {self.precision or 'unknown (nothing scored)'}")
         lines += self.notes
         for title, counts in (("label", self.label_counts), ("status", self.status_counts)):
             if counts:
@@ -168,6 +195,39 @@ def _merge_warnings(*groups: Iterable[str] | None) -> list[str]:
     return out
 
 
+def row_columns(feature_names: Iterable[str]) -> list[str]:
+    """Every column of a results row, in order: the base columns, then the feature columns."""
+    return list(BASE_COLUMNS) + feature_columns(feature_names)
+
+
+def row_schema(columns: Sequence[str]) -> Any:
+    """The pyarrow schema of rows with these columns (Parquet output, Ray batches).
+
+    Why explicit: a column that is all-None in one batch would otherwise be typed ``null`` there
+    and ``double`` elsewhere, and the batches could not be concatenated.
+    """
+    import pyarrow as pa
+
+    def kind(column: str) -> Any:
+        if column == "warnings":
+            return pa.list_(pa.string())
+        if column in _INT_COLUMNS:
+            return pa.int64()
+        if column in _FLOAT_COLUMNS or column not in BASE_COLUMNS:
+            return pa.float64()
+        return pa.string()
+
+    return pa.schema([(c, kind(c)) for c in columns])
+
+
+def rows_to_arrow(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
+    """A pyarrow Table of rows with the ``row_schema`` types (missing keys become nulls)."""
+    import pyarrow as pa
+
+    schema = row_schema(columns)
+    return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
+
+
 def _empty_row(path: str, feature_names: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(BASE_COLUMNS)
     row["path"] = path
@@ -177,16 +237,20 @@ def _empty_row(path: str, feature_names: Sequence[str]) -> dict[str, Any]:
 
 
 def error_row(path: str, status: str, error: str, feature_names: Sequence[str],
-              doc: Document | None = None) -> dict[str, Any]:
-    """The row of a file that could not be read or scored (label ``error``, no probability)."""
+              doc: Document | None = None, precision: str | None = None) -> dict[str, Any]:
+    """The row of a file that could not be read or scored (label ``error``, no probability).
+
+    ``precision`` is set only when the model ran on the text (a scoring error), never for unreadable files.
+    """
     row = _empty_row(path, feature_names)
-    row.update(status=status, label=ERROR, error=error)
+    row.update(status=status, label=ERROR, error=error, precision=precision)
     if doc is not None:
         row.update(sha256=doc.sha256, warnings=list(doc.warnings))
     return row
 
 
-def score_row(doc: Document, score: Any, feature_names: Sequence[str]) -> dict[str, Any]:
+def score_row(doc: Document, score: Any, feature_names: Sequence[str],
+              precision: str | None = None) -> dict[str, Any]:
     """The row of a scored document; a Score labelled ``error`` becomes status ``scoring_error``."""
     row = _empty_row(doc.path, feature_names)
     label = getattr(score, "label", None)
@@ -202,6 +266,7 @@ def score_row(doc: Document, score: Any, feature_names: Sequence[str]) -> dict[s
         error=(err or "the detector returned an error") if is_error else err,
         warnings=_merge_warnings(doc.warnings, getattr(score, "warnings", None)),
         sha256=doc.sha256,
+        precision=precision,
     )
     features = getattr(score, "features", None) or {}
     for name, column in zip(feature_names, feature_columns(feature_names)):
@@ -209,18 +274,80 @@ def score_row(doc: Document, score: Any, feature_names: Sequence[str]) -> dict[s
     return row
 
 
-def _key(path: str) -> str:
+def resume_key(path: str) -> str:
+    """The identity of an input across runs: its absolute path (``<table>#<id>`` for table records)."""
     return os.path.abspath(path)
+
+
+def already_done(old_row: dict[str, Any] | None, sha256: str) -> bool:
+    """Resume rule: skip an input whose previous row is ``ok`` for the same content hash."""
+    return old_row is not None and old_row.get("status") == OK and old_row.get("sha256") == sha256
+
+
+def detector_precision(det: Any) -> str | None:
+    """The backbone precision of a detector ('float32', 'bfloat16'); None for stand-ins without one."""
+    value = getattr(det, "precision", None)
+    return value if isinstance(value, str) else None
+
+
+def input_error_row(name: str, err: DocumentError, feature_names: Sequence[str]) -> dict[str, Any]:
+    """The row of an input that could not be read (its status is the error kind)."""
+    return error_row(name, err.kind, err.message, feature_names)
+
+
+def score_documents(det: Any, docs: Sequence[Document], feature_names: Sequence[str],
+                    batch_size: int) -> list[dict[str, Any]]:
+    """Score documents with ``det`` and build their rows; a failure costs only the failing text's row.
+
+    The one place where rows of scored inputs are made, for the local and the Ray engine alike.
+    """
+    if not docs:
+        return []
+    precision = detector_precision(det)
+    results = _score_chunk(det, [d.text for d in docs], batch_size)
+    rows = []
+    for doc, result in zip(docs, results):
+        if isinstance(result, BaseException):
+            msg = f"{doc.path}: scoring failed ({type(result).__name__}: {result})"
+            rows.append(error_row(doc.path, SCORING_ERROR, msg, feature_names, doc, precision))
+        else:
+            rows.append(score_row(doc, result, feature_names, precision))
+    return rows
+
+
+class WithOptions:
+    """A detector with a run's ``prior``/``target_fpr`` bound, as the batch code calls it (``score_many``)."""
+
+    def __init__(self, det: Any, **options: float | None) -> None:
+        self.det, self.options = det, {k: v for k, v in options.items() if v is not None}
+        self.feature_names = det.feature_names
+        self.precision = detector_precision(det)
+
+    def score_many(self, texts: list[str], batch_size: int = 8) -> list[Any]:
+        return self.det.score_many(texts, batch_size=batch_size, **self.options)
+
+
+def load_detector(bundle: str | None = None, lm: str | None = None, dtype: str | None = None,
+                  prior: float | None = None, target_fpr: float | None = None) -> WithOptions:
+    """Load the detector the way every batch engine does (``Detector.load``), with the run's options bound."""
+    from detector.detector import Detector
+
+    det = Detector.load(bundle=bundle, lm=lm, dtype=dtype)
+    return WithOptions(det, prior=prior, target_fpr=target_fpr)
 
 
 # --- durable output ----------------------------------------------------------------------
 
 
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet"}  # anything else is JSON Lines
+
+
 def output_files(out: Path) -> tuple[str, Path]:
-    """(format, journal path) for an output path: .csv is journaled in ``<out>.partial.jsonl``."""
-    if out.suffix.lower() == ".csv":
-        return "csv", out.with_name(out.name + ".partial.jsonl")
-    return "jsonl", out
+    """(format, journal path) for an output path: .csv and .parquet are journaled in ``<out>.partial.jsonl``."""
+    fmt = OUTPUT_FORMATS.get(out.suffix.lower(), "jsonl")
+    if fmt == "jsonl":
+        return fmt, out
+    return fmt, out.with_name(out.name + ".partial.jsonl")
 
 
 def check_output(out: Path, resume: bool) -> None:
@@ -250,13 +377,40 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def rows_to_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """Parquet bytes of rows with the ``row_schema`` column types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = pa.BufferOutputStream()
+    pq.write_table(rows_to_arrow(rows, columns), buf)
+    return buf.getvalue().to_pybytes()
+
+
+def load_parquet_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a results Parquet file written by this module."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # noqa: BLE001 - any pyarrow failure: not ours, never overwrite it
+        raise OutputExistsError(f"{path} exists but is not a readable Parquet file ({e}); choose another --out") from e
+    if table.column_names[:2] != ["path", "status"]:
+        raise OutputExistsError(f"{path} exists but is not a results file written by this tool; choose another --out")
+    return [r for r in table.to_pylist() if r.get("path")]
 
 
 def load_jsonl_rows(path: Path, repair: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
@@ -336,11 +490,15 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 class _Sink:
-    """Holds every row (newest per path) and persists them durably; ``out=None`` keeps them in memory only."""
+    """Holds every row (newest per path) and persists them durably; ``out=None`` keeps them in memory only.
 
-    def __init__(self, out: Path | None, columns: Sequence[str], resume: bool) -> None:
+    ``columns`` may be None when the engine learns them only from its first rows (Ray: the feature
+    names are known once a worker has loaded the detector); they are then taken from the first row.
+    """
+
+    def __init__(self, out: Path | None, columns: Sequence[str] | None, resume: bool) -> None:
         self.out = out
-        self.columns = list(columns)
+        self.columns = list(columns) if columns else None
         self.rows: dict[str, dict[str, Any]] = {}
         self.notes: list[str] = []
         self.fh = None
@@ -353,16 +511,22 @@ class _Sink:
             loaded, self.notes = load_jsonl_rows(self.journal)
         elif resume and self.fmt == "csv" and out.exists():
             loaded = seed = load_csv_rows(out)
+        elif resume and self.fmt == "parquet" and out.exists():
+            loaded = seed = load_parquet_rows(out)
         else:
             loaded = []
         for row in loaded:
-            self.rows[_key(row["path"])] = row
+            self.rows[resume_key(row["path"])] = row
         self.fh = open(self.journal, "a", encoding="utf-8")
-        if seed:  # resuming a finished CSV run: the journal must hold every row again
+        if seed:  # resuming a finished CSV/Parquet run: the journal must hold every row again
             self._append(seed)
 
     def get(self, path: str) -> dict[str, Any] | None:
-        return self.rows.get(_key(path))
+        return self.rows.get(resume_key(path))
+
+    def done_hashes(self) -> dict[str, str]:
+        """``resume_key -> sha256`` of every row that ``already_done`` would skip (for remote readers)."""
+        return {k: r["sha256"] for k, r in self.rows.items() if r.get("status") == OK and r.get("sha256")}
 
     def _append(self, rows: Sequence[dict[str, Any]]) -> None:
         assert self.fh is not None
@@ -370,17 +534,34 @@ class _Sink:
         self.fh.flush()
         os.fsync(self.fh.fileno())
 
+    def _columns(self) -> list[str]:
+        if self.columns is None:
+            first = next(iter(self.rows.values()), None)
+            self.columns = list(first) if first else list(BASE_COLUMNS)
+        return self.columns
+
+    def _rewrite(self) -> None:
+        assert self.out is not None
+        if self.fmt == "csv":
+            _atomic_write_text(self.out, rows_to_csv(self._sorted(), self._columns()))
+        elif self.fmt == "parquet":
+            _atomic_write_bytes(self.out, rows_to_parquet(self._sorted(), self._columns()))
+        else:
+            _atomic_write_text(self.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self._sorted()))
+
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Record rows; on disk they are durable (fsync) when this returns."""
         if not rows:
             return
+        if self.columns is None:
+            self.columns = list(rows[0])
         for row in rows:
-            self.rows[_key(row["path"])] = row
+            self.rows[resume_key(row["path"])] = row
         if self.fh is None:
             return
         self._append(rows)
-        if self.fmt == "csv":
-            _atomic_write_text(self.out, rows_to_csv(self._sorted(), self.columns))
+        if self.fmt != "jsonl":
+            self._rewrite()
 
     def _sorted(self) -> list[dict[str, Any]]:
         return sorted(self.rows.values(), key=lambda r: r["path"])
@@ -391,16 +572,14 @@ class _Sink:
             self.fh = None
 
     def finish(self) -> None:
-        """Compact to one row per path (atomically) and, for CSV, drop the journal."""
+        """Compact to one row per path (atomically) and, for CSV/Parquet, drop the journal."""
         if self.out is None:
             return
         self.close()
-        if self.fmt == "csv":
-            _atomic_write_text(self.out, rows_to_csv(self._sorted(), self.columns))
+        self._rewrite()
+        if self.fmt != "jsonl":
             self.journal.unlink(missing_ok=True)
             _fsync_dir(self.journal.parent)
-        else:
-            _atomic_write_text(self.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self._sorted()))
 
 
 # --- scoring -----------------------------------------------------------------------------
@@ -428,35 +607,63 @@ def _score_chunk(det: Any, texts: list[str], batch_size: int) -> list[Any]:
     return results
 
 
-def _make_progress(total: int, enabled: bool) -> Any:
+def make_progress(total: int | None, enabled: bool) -> Any:
+    """The progress bar on stderr (tqdm), shared by both engines; ``total=None`` when tables make it unknown."""
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="file", desc="scoring", dynamic_ncols=True)
 
 
-def score_paths(det: Any, paths: Sequence[str | os.PathLike], out: Path | str | None, *, recursive: bool = False,
-                batch_size: int = 8, resume: bool = False, progress: bool = True) -> BatchSummary:
-    """Score every input file with ``det``, persisting each row as soon as its chunk is done.
-
-    ``out`` (.jsonl or .csv; None = keep rows in memory only) must not exist unless ``resume``.
-    Returns a summary whose ``rows`` are the final rows of this run's inputs, in input order.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+def prepare_run(paths: Sequence[str | os.PathLike], out: Path | str | None, recursive: bool,
+                resume: bool) -> tuple[Path | None, list[Path]]:
+    """Check the output (refuse to overwrite without resume) and list the inputs, minus our own output files."""
     out = Path(out) if out is not None else None
     if out is not None:
         check_output(out, resume)
     inputs = iter_inputs(paths, recursive)
     if out is not None:  # never score our own output files
         _, journal = output_files(out)
-        own = {_key(str(out)), _key(str(journal))}
-        inputs = [p for p in inputs if _key(str(p)) not in own]
+        own = {resume_key(str(out)), resume_key(str(journal))}
+        inputs = [p for p in inputs if resume_key(str(p)) not in own]
+    return out, inputs
+
+
+def finish_summary(summary: BatchSummary, sink: _Sink, names: Iterable[str]) -> BatchSummary:
+    """Fill the summary with this run's final rows (one per input name, in the given order) and counts."""
+    seen: set[str] = set()
+    for name in names:
+        key = resume_key(name)
+        row = sink.rows.get(key)
+        if row is None or key in seen:  # cannot happen / duplicate record ids: the row is there once
+            continue
+        seen.add(key)
+        summary.rows.append(row)
+    summary.label_counts = dict(Counter(str(r.get("label")) for r in summary.rows))
+    summary.status_counts = dict(Counter(str(r.get("status")) for r in summary.rows))
+    summary.failures = [(r["path"], str(r.get("status")), r.get("error")) for r in summary.rows
+                        if r.get("status") != OK]
+    if summary.precision is None:
+        summary.precision = next((r["precision"] for r in summary.rows if r.get("precision")), None)
+    return summary
+
+
+def score_paths(det: Any, paths: Sequence[str | os.PathLike], out: Path | str | None, *, recursive: bool = False,
+                batch_size: int = 8, resume: bool = False, progress: bool = True) -> BatchSummary:
+    """Score every input with ``det`` in this process, persisting each row as soon as its chunk is done.
+
+    ``out`` (.jsonl, .csv or .parquet; None = keep rows in memory only) must not exist unless ``resume``.
+    Returns a summary whose ``rows`` are the final rows of this run's inputs, in input order.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    out, inputs = prepare_run(paths, out, recursive, resume)
     feature_names = list(getattr(det, "feature_names", []) or [])
-    columns = list(BASE_COLUMNS) + feature_columns(feature_names)
-    sink = _Sink(out, columns, resume)
-    summary = BatchSummary(out=str(out) if out is not None else None, notes=list(sink.notes))
+    sink = _Sink(out, row_columns(feature_names), resume)
+    summary = BatchSummary(out=str(out) if out is not None else None, notes=list(sink.notes),
+                           precision=detector_precision(det))
     chunk_size = batch_size * CHUNK_BATCHES
-    bar = _make_progress(len(inputs), progress)
+    names: list[str] = []
+    bar = make_progress(None if any(is_table(p) for p in inputs) else len(inputs), progress)
     try:
         wave: list[Document] = []
         wave_chars = 0
@@ -470,51 +677,31 @@ def score_paths(det: Any, paths: Sequence[str | os.PathLike], out: Path | str | 
             docs = sorted(wave, key=lambda d: len(d.text))
             wave, wave_chars = [], 0
             for start in range(0, len(docs), chunk_size):
-                chunk = docs[start:start + chunk_size]
-                results = _score_chunk(det, [d.text for d in chunk], batch_size)
-                rows = []
-                for doc, result in zip(chunk, results):
-                    if isinstance(result, BaseException):
-                        msg = f"{doc.path}: scoring failed ({type(result).__name__}: {result})"
-                        rows.append(error_row(doc.path, SCORING_ERROR, msg, feature_names, doc))
-                    else:
-                        rows.append(score_row(doc, result, feature_names))
+                rows = score_documents(det, docs[start:start + chunk_size], feature_names, batch_size)
                 sink.write(rows)
                 summary.n_scored += len(rows)
                 bar.update(len(rows))
 
         for path in inputs:
-            name = str(path)
-            try:
-                doc = read_document(path)
-            except DocumentError as e:
-                bad_rows.append(error_row(name, e.kind, e.message, feature_names))
-                continue
-            old = sink.get(name) if resume else None
-            if old is not None and old.get("status") == OK and old.get("sha256") == doc.sha256:
-                summary.n_skipped_resume += 1
-                bar.update(1)
-                continue
-            wave.append(doc)
-            wave_chars += len(doc.text)
-            if len(wave) >= WAVE_MAX_FILES or wave_chars >= WAVE_MAX_CHARS:
-                flush_wave()
+            for name, doc in read_input(path):
+                names.append(name)
+                if isinstance(doc, DocumentError):
+                    bad_rows.append(input_error_row(name, doc, feature_names))
+                    continue
+                if resume and already_done(sink.get(name), doc.sha256):
+                    summary.n_skipped_resume += 1
+                    bar.update(1)
+                    continue
+                wave.append(doc)
+                wave_chars += len(doc.text)
+                if len(wave) >= WAVE_MAX_FILES or wave_chars >= WAVE_MAX_CHARS:
+                    flush_wave()
         flush_wave()
         sink.finish()
     finally:
         bar.close()
         sink.close()
-
-    for path in inputs:
-        row = sink.get(str(path))
-        if row is None:  # cannot happen; guard so the summary never hides a file
-            continue
-        summary.rows.append(row)
-    summary.label_counts = dict(Counter(str(r.get("label")) for r in summary.rows))
-    summary.status_counts = dict(Counter(str(r.get("status")) for r in summary.rows))
-    summary.failures = [(r["path"], str(r.get("status")), r.get("error")) for r in summary.rows
-                        if r.get("status") != OK]
-    return summary
+    return finish_summary(summary, sink, names)
 
 
 def format_table(rows: Sequence[dict[str, Any]], max_path: int = 70) -> str:

@@ -1,10 +1,13 @@
-"""Command line: ``python -m detector score PATH... [--out results.jsonl|results.csv]``.
+"""Command line: ``python -m detector score PATH... [--out results.jsonl|.csv|.parquet] [--engine local|ray]``.
 
 Why a separate module: argument handling and exit codes are tested without loading a
-model (``_load_detector`` is the single place that does, and tests replace it).
-Exit codes: 0 run completed (even if some files were bad; see the status column),
-1 nothing could be done (no input exists, output exists without --resume, the detector
-could not be loaded), 2 bad arguments, 130 interrupted (rerun with --resume).
+model (``_load_detector`` is the single place that does for the local engine, and tests
+replace it; the Ray engine loads one detector per actor, see ``detector.distributed``).
+Exit codes: 0 run completed and at least one input got a result (even if some files were
+bad; see the status column), 1 nothing could be done (no input exists, output exists
+without --resume, the detector could not be loaded, the Ray run failed), 2 bad arguments,
+3 every input failed (the model failed on all of them, or none could be read),
+130 interrupted (rerun with --resume).
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from typing import Any
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_ALL_FAILED = 3
 EXIT_INTERRUPTED = 130
+# Same as detector.lm.DTYPE_CHOICES (a test checks): spelled out so --help need not import torch.
+DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+ENGINES = ("local", "ray")
 
 
 def _positive_int(value: str) -> int:
@@ -51,7 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resume", action="store_true",
                        help="continue an interrupted run: skip files already scored in --out (same content)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    score.add_argument("--dtype", choices=DTYPE_CHOICES, default=None,
+                       help="model precision (default: $DETECTOR_DTYPE, else auto = bfloat16 where the CPU "
+                            "runs it natively, else float32); shown in the summary and the precision column")
+    scale = score.add_argument_group("scaling out (--engine ray; needs: pip install -r requirements-scale.txt)")
+    scale.add_argument("--engine", choices=ENGINES, default="local",
+                       help="local: this process (default); ray: N actors on a Ray cluster")
+    scale.add_argument("--workers", type=_positive_int, default=None,
+                       help="Ray actors, each holding one loaded detector (default: CPUs // --cpus-per-worker)")
+    scale.add_argument("--cpus-per-worker", type=_positive_float, default=None,
+                       help="CPUs reserved per actor (default 1; torch uses that many threads)")
+    scale.add_argument("--address", default=None,
+                       help="join this running Ray cluster (e.g. auto or ray://head:10001); default: start a local one")
     return parser
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return x
 
 
 def _probability(value: str) -> float:
@@ -61,23 +90,12 @@ def _probability(value: str) -> float:
     return p
 
 
-class _WithOptions:
-    """The detector with the run's --prior/--target-fpr bound, as the batch module expects it."""
-
-    def __init__(self, det: Any, **options: float | None) -> None:
-        self.det, self.options = det, {k: v for k, v in options.items() if v is not None}
-        self.feature_names = det.feature_names
-
-    def score_many(self, texts: list[str], batch_size: int = 8) -> list[Any]:
-        return self.det.score_many(texts, batch_size=batch_size, **self.options)
-
-
 def _load_detector(args: argparse.Namespace) -> Any:
-    """Load the detector (the one slow step); tests monkeypatch this."""
-    from detector.detector import Detector
+    """Load the detector for the local engine (the one slow step); tests monkeypatch this."""
+    from detector.batch import load_detector
 
-    det = Detector.load(bundle=args.bundle, lm=args.lm)
-    return _WithOptions(det, prior=args.prior, target_fpr=args.target_fpr)
+    return load_detector(bundle=args.bundle, lm=args.lm, dtype=args.dtype, prior=args.prior,
+                         target_fpr=args.target_fpr)
 
 
 def _err(message: str) -> None:
@@ -89,6 +107,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     if args.resume and args.out is None:
         _err("--resume needs --out (the results file to continue)")
+        return EXIT_USAGE
+    if args.engine == "local" and (args.workers or args.cpus_per_worker or args.address):
+        _err("--workers, --cpus-per-worker and --address need --engine ray")
         return EXIT_USAGE
     existing = [p for p in args.paths if Path(p).exists() or Path(p).is_symlink()]
     if not existing:
@@ -104,15 +125,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
         except OutputExistsError as e:
             _err(str(e))
             return EXIT_FAILURE
+    what = ", ".join(f"{k}={v}" for k, v in (("bundle", args.bundle), ("lm", args.lm), ("dtype", args.dtype))
+                     if v) or "defaults"
     try:
-        det = _load_detector(args)
-    except Exception as e:  # noqa: BLE001 - any load failure is reported the same way
-        what = ", ".join(f"{k}={v}" for k, v in (("bundle", args.bundle), ("lm", args.lm)) if v) or "defaults"
-        _err(f"could not load the detector ({what}): {type(e).__name__}: {e}")
-        return EXIT_FAILURE
-    try:
-        summary = score_paths(det, args.paths, args.out, recursive=args.recursive, batch_size=args.batch_size,
-                              resume=args.resume, progress=not args.no_progress)
+        if args.engine == "ray":
+            summary = _run_ray(args)
+        else:
+            try:
+                det = _load_detector(args)
+            except Exception as e:  # noqa: BLE001 - any load failure is reported the same way
+                _err(f"could not load the detector ({what}): {type(e).__name__}: {e}")
+                return EXIT_FAILURE
+            summary = score_paths(det, args.paths, args.out, recursive=args.recursive, batch_size=args.batch_size,
+                                  resume=args.resume, progress=not args.no_progress)
     except OutputExistsError as e:
         _err(str(e))
         return EXIT_FAILURE
@@ -120,10 +145,52 @@ def _cmd_score(args: argparse.Namespace) -> int:
         hint = f"; finished rows are saved in {args.out}: rerun with --resume to continue" if args.out else ""
         _err(f"interrupted{hint}")
         return EXIT_INTERRUPTED
+    except _RayRunError as e:
+        saved = f"; finished rows are saved in {args.out}: rerun with --resume to continue" if args.out else ""
+        _err(f"the Ray run failed ({what}): {e}{saved}")
+        return EXIT_FAILURE
     if args.out is None:
         print(format_table(summary.rows))
     print(summary.format(), file=sys.stderr)
+    if summary.all_failed:
+        if summary.n_model_failures:
+            first = next(r.get("error") for r in summary.rows if r.get("status") == "scoring_error")
+            _err(f"the model failed on every input ({summary.n_model_failures} scoring error(s), "
+                 f"{summary.n_files} input(s)); no result was produced. First error: {first}")
+        else:
+            _err(f"none of the {summary.n_files} input(s) could be read; no result was produced "
+                 "(see the status column)")
+        return EXIT_ALL_FAILED
     return EXIT_OK
+
+
+class _RayRunError(Exception):
+    """The Ray engine failed as a whole (cluster unreachable, actors could not load the detector)."""
+
+
+def _run_ray(args: argparse.Namespace) -> Any:
+    """Run the batch on Ray; import errors and cluster/actor failures become ``_RayRunError``."""
+    try:
+        from detector.distributed import score_paths_ray
+    except ImportError as e:
+        raise _RayRunError(f"{e}; install the extra with: pip install -r requirements-scale.txt") from e
+    from detector.batch import OutputExistsError
+
+    try:
+        return score_paths_ray(args.paths, args.out, recursive=args.recursive, batch_size=args.batch_size,
+                               resume=args.resume, progress=not args.no_progress, bundle=args.bundle, lm=args.lm,
+                               dtype=args.dtype, prior=args.prior, target_fpr=args.target_fpr,
+                               workers=args.workers, cpus_per_worker=args.cpus_per_worker, address=args.address)
+    except (OutputExistsError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - Ray wraps worker failures in many exception types
+        raise _RayRunError(f"{type(e).__name__}: {_last_line(e)}") from e
+
+
+def _last_line(e: BaseException) -> str:
+    """The informative line of a (possibly remote, multi-line) error: Ray puts the cause last."""
+    text = str(e).strip()
+    return text.splitlines()[-1] if text else repr(e)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -437,3 +439,131 @@ def _read_pdf(f: BinaryIO, name: str, max_chars: int) -> tuple[str, list[str], s
         raise DocumentError(NO_TEXT, f"{name}: the PDF ({n_pages} page{'s' if n_pages != 1 else ''}) has no "
                                      "extractable text; it may be a scanned image (run OCR first)")
     return text, warnings + trunc, sha
+
+
+# --- tables (JSON Lines / Parquet with a text column) ----------------------------------
+
+TABLE_EXTENSIONS = (".jsonl", ".ndjson", ".parquet")
+# A record of a table whose text is missing or not a string, or a JSON Lines line that is not a JSON object.
+BAD_RECORD = "bad_record"
+TABLE_ERROR_KINDS = (BAD_RECORD,)
+
+
+def is_table(path: str | os.PathLike) -> bool:
+    """True for a JSON Lines / Parquet table, whose records (not the file) are the inputs."""
+    return str(path).lower().endswith(TABLE_EXTENSIONS)
+
+
+def record_name(table: str, record_id: object) -> str:
+    """The ``path`` of a table record in results: ``<table>#<id>`` (the id column, else the 0-based row number)."""
+    return f"{table}#{record_id}"
+
+
+def text_document(name: str, text: object, max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
+    """A Document for a text given directly (a table record); raise DocumentError if it is not usable text.
+
+    ``sha256`` hashes the text's UTF-8 bytes (before truncation), so resume treats an edited record as new.
+    """
+    if not isinstance(text, str):
+        what = "missing (null)" if text is None else f"a {type(text).__name__}, not a string"
+        raise DocumentError(BAD_RECORD, f"{name}: the text is {what}")
+    if not text.strip():
+        raise DocumentError(EMPTY, f"{name}: contains no text (only whitespace)")
+    sha = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+    warnings: list[str] = []
+    if len(text) > max_chars:
+        text = text[:max_chars]
+        warnings.append(f"file_truncated_to_{max_chars}_chars")
+    return Document(path=name, text=text, warnings=warnings, sha256=sha)
+
+
+def read_table(path: str | os.PathLike, text_column: str = "text", id_column: str | None = "id",
+               max_chars: int = MAX_DOCUMENT_CHARS) -> Iterator[tuple[str, Document | DocumentError]]:
+    """Yield ``(name, Document or DocumentError)`` per record of a .jsonl/.parquet table, streaming.
+
+    Why per record: one bad record (invalid JSON line, null text) gets its own error row and the rest
+    are still scored. A table that cannot be opened at all, or has no ``text_column``, yields one error
+    for the table itself. Records are named ``<table>#<id>``: the ``id_column`` value when the table has
+    that column, else the 0-based record number.
+    """
+    name = str(path)
+    try:
+        _check_path(Path(path))
+    except DocumentError as e:
+        yield name, e
+        return
+    if name.lower().endswith(".parquet"):
+        yield from _read_parquet_table(name, text_column, id_column, max_chars)
+    else:
+        yield from _read_jsonl_table(name, text_column, id_column, max_chars)
+
+
+def _record(name: str, index: int, record: object, text_column: str, id_column: str | None,
+            max_chars: int) -> tuple[str, Document | DocumentError]:
+    if not isinstance(record, dict):
+        rec_name = record_name(name, index)
+        return rec_name, DocumentError(BAD_RECORD, f"{rec_name}: not a JSON object")
+    rid = record.get(id_column) if id_column else None
+    rec_name = record_name(name, index if rid is None else rid)
+    try:
+        return rec_name, text_document(rec_name, record.get(text_column), max_chars)
+    except DocumentError as e:
+        return rec_name, e
+
+
+def _read_jsonl_table(name: str, text_column: str, id_column: str | None,
+                      max_chars: int) -> Iterator[tuple[str, Document | DocumentError]]:
+    try:
+        f = open(name, "rb")
+    except OSError as e:
+        yield name, DocumentError(READ_ERROR, f"{name}: could not be read ({e.strerror or e})")
+        return
+    with f:
+        index = 0
+        for raw in f:
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError as e:
+                rec_name = record_name(name, index)
+                yield rec_name, DocumentError(BAD_RECORD, f"{rec_name}: not valid JSON ({e})")
+            else:
+                yield _record(name, index, record, text_column, id_column, max_chars)
+            index += 1
+
+
+def _read_parquet_table(name: str, text_column: str, id_column: str | None,
+                        max_chars: int) -> Iterator[tuple[str, Document | DocumentError]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(name)
+        names = pf.schema_arrow.names
+    except Exception as e:  # noqa: BLE001 - any pyarrow failure means "not a readable Parquet file"
+        yield name, DocumentError(CORRUPT_DOCUMENT, f"{name}: not a readable Parquet file ({e})")
+        return
+    if text_column not in names:
+        yield name, DocumentError(NO_TEXT, f"{name}: has no {text_column!r} column (columns: {', '.join(names)})")
+        return
+    columns = [text_column] + ([id_column] if id_column and id_column in names else [])
+    index = 0
+    try:
+        for batch in pf.iter_batches(columns=columns, batch_size=1024):
+            for record in batch.to_pylist():
+                yield _record(name, index, record, text_column, id_column, max_chars)
+                index += 1
+    except Exception as e:  # noqa: BLE001 - a corrupt row group: report it, keep the records already read
+        yield name, DocumentError(CORRUPT_DOCUMENT, f"{name}: unreadable after record {index} ({e})")
+
+
+def read_input(path: str | os.PathLike, text_column: str = "text",
+               id_column: str | None = "id") -> Iterator[tuple[str, Document | DocumentError]]:
+    """Every input of one path: one document for a file, one per record for a table. Never raises DocumentError."""
+    if is_table(path):
+        yield from read_table(path, text_column, id_column)
+        return
+    try:
+        yield str(path), read_document(path)
+    except DocumentError as e:
+        yield str(path), e
