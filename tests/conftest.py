@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny random GPT-2 (real GPT-2 tokenizer) and, for ``slow`` tests, the embedded SmolLM2.
+"""Shared fixtures: a tiny random GPT-2 and, for ``slow`` tests, the embedded SmolLM2.
+
+The tiny GPT-2 uses the real GPT-2 tokenizer from ``../shared/gpt2-tokenizer`` when that folder is there
+(``$DETECTOR_GPT2_TOKENIZER`` overrides it); otherwise a small byte-level BPE is trained in the session on
+the English text in ``tests/synthetic.py``, so the suite needs nothing beside the clone.
 
 The tests never touch the network: ``HF_HUB_OFFLINE`` is set before transformers is imported, so a
 missing model fails at once instead of hanging on a download. Converted backbones and hash memos go
@@ -8,8 +12,13 @@ the real cache (so its one-off GGUF conversion is reused rather than redone for 
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -69,18 +78,59 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("DETECTOR_CACHE_DIR", None)
 
 
+def uses_real_gpt2_tokenizer() -> bool:
+    """True when the real GPT-2 tokenizer is available (then exact GPT-2 token ids can be asserted)."""
+    return (gpt2_tokenizer_dir() / "vocab.json").exists()
+
+
+FALLBACK_VOCAB_SIZE = 1200
+ENDOFTEXT = "<|endoftext|>"
+
+
+@functools.lru_cache(maxsize=1)
+def fallback_tokenizer_dir() -> Path:
+    """A byte-level BPE tokenizer trained once per session on the bundled English text (no ../shared needed).
+
+    Why: the tests only need *a* GPT-2-style tokenizer (byte-level BPE, ``<|endoftext|>`` as start/end token,
+    offsets) to exercise the GPT-2 code path; training one on a few KB takes well under a second.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    from synthetic import tokenizer_training_text
+
+    folder = Path(tempfile.mkdtemp(prefix="tiny-bpe-"))
+    atexit.register(shutil.rmtree, folder, True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(tokenizer_training_text().splitlines(), vocab_size=FALLBACK_VOCAB_SIZE,
+                            min_frequency=1, special_tokens=[ENDOFTEXT], show_progress=False)
+    bpe.save_model(str(folder))
+    vocab = json.loads((folder / "vocab.json").read_text())
+    merges = [tuple(line.split(" ")) for line in (folder / "merges.txt").read_text().splitlines()
+              if line and not line.startswith("#version")]
+    tokenizer = GPT2TokenizerFast(vocab=vocab, merges=merges, bos_token=ENDOFTEXT, eos_token=ENDOFTEXT,
+                                  unk_token=ENDOFTEXT)
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
 def build_tiny_gpt2(target: Path, seed: int = 0) -> Path:
-    """Save a tiny randomly initialised GPT-2 (2 layers, 64 wide) plus the real GPT-2 tokenizer into ``target``."""
+    """Save a tiny randomly initialised GPT-2 (2 layers, 64 wide) plus a GPT-2-style tokenizer into ``target``.
+
+    The tokenizer is the real GPT-2 one when ``gpt2_tokenizer_dir()`` has it, else the session-trained BPE.
+    """
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    tok_dir = gpt2_tokenizer_dir()
-    if not (tok_dir / "vocab.json").exists():
-        pytest.skip(f"GPT-2 tokenizer not found in {tok_dir} (set DETECTOR_GPT2_TOKENIZER)")
-    config = GPT2Config.from_json_file(str(tok_dir / "config.json"))
+    tok_dir = gpt2_tokenizer_dir() if uses_real_gpt2_tokenizer() else fallback_tokenizer_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    if (tok_dir / "config.json").exists():
+        config = GPT2Config.from_json_file(str(tok_dir / "config.json"))
+    else:
+        end_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+        config = GPT2Config(vocab_size=len(tokenizer), bos_token_id=end_id, eos_token_id=end_id)
     config.n_layer, config.n_embd, config.n_head, config.n_positions = 2, 64, 2, 1024
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config).eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
@@ -101,7 +151,7 @@ def english_paragraph() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved tiny random GPT-2 with the real GPT-2 tokenizer (seed 0)."""
+    """A saved tiny random GPT-2 with a GPT-2-style tokenizer (seed 0); see ``build_tiny_gpt2``."""
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny") / "tiny-gpt2", seed=0)
 
 

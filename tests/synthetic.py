@@ -58,3 +58,57 @@ def make_corpus(folder: Path, n_pairs: int = 60, seed: int = 0, source: str = "s
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     return out
+
+
+# A few KB of plain English prose (written for this repository), the training text of the fallback tokenizer
+# that the tests build when the real GPT-2 tokenizer (../shared/gpt2-tokenizer) is not beside the clone.
+ENGLISH_PROSE = """\
+The library opens at nine in the morning, and by ten most of the tables near the windows are taken.
+Students come in with their laptops and coffee, while older readers prefer the quiet corner with the newspapers.
+Last winter the city council voted to extend the opening hours on weekends, because so many people asked for a
+warm place to study. The decision cost a little more money for heating and staff, but the librarians say it was
+worth it. On Saturday afternoons there is now a reading club for children, and a volunteer teaches basic computer
+skills to anyone who wants to learn how to send an email or fill in a form online.
+My grandfather kept a small notebook in which he recorded the weather every morning. He wrote down the
+temperature, the direction of the wind and whether the swallows had come back yet. When he died we found forty
+years of notebooks in a shoebox under his bed, and my aunt has been typing them into a spreadsheet ever since.
+The committee met on Tuesday to review the budget for the new community centre. Most of the members agreed that
+the roof needed to be repaired before winter, but nobody could agree on who should pay for the new kitchen.
+After two hours of arguing they decided to ask the town for a grant and to hold a bake sale in the spring.
+Photosynthesis converts light energy into chemical energy stored in sugar molecules. Plants take in carbon
+dioxide through small openings in their leaves and release oxygen as a by-product. Without this process there
+would be almost no oxygen in the air, and most life on Earth as we know it could not exist.
+It was raining again when we reached the station, and of course the last train had already left. We sat on a
+bench under the broken clock and shared the sandwiches my mother had packed, which were squashed but still good.
+A taxi driver finally took pity on us and drove us home for half the usual price, talking about football the
+whole way.
+The company reported a small profit in the third quarter despite rising energy costs. Its chief executive said
+that demand had been stronger than expected in Europe and that the new factory would open next year. Analysts
+were cautious, pointing out that much of the profit came from selling an old office building.
+Children learn languages remarkably quickly when they are surrounded by native speakers. Researchers think this
+is partly because they are not afraid of making mistakes, and partly because they hear the same words again and
+again in situations where the meaning is obvious. Adults can learn quickly too, but they usually need more
+practice and more patience.
+To reset the device, hold the power button for ten seconds until the light blinks. If the light does not blink,
+check that the battery is charged and try again. Do not open the case yourself: the warranty does not cover
+damage caused by repairs that were not made by an authorised service centre.
+In conclusion, technology plays an important role in modern society. It is important to note that there are
+many benefits and challenges. Furthermore, education helps students develop essential skills for the future.
+Additionally, communities benefit when people work together toward common goals. Overall, this topic is complex
+and requires careful consideration. Ultimately, a balanced approach is the most effective solution.
+Honestly, I think the second film was better than the first, although my sister disagrees. She says the
+story made no sense and the music was too loud, but I liked the long scene on the frozen lake, and the ending
+made me laugh out loud. We argued about it all the way home and then watched the first one again to check.
+A good editor weighs every word. She asks whether a word is needed, whether a shorter word would do, and whether
+the last word of a sentence is the word the reader should remember. One word can change a whole paragraph.
+word for word, the two letters were the same.
+word by word, the child read the story aloud.
+word of the day: patience.
+"""
+
+
+def tokenizer_training_text() -> str:
+    """English text for the fallback byte-level BPE: the prose above plus the synthetic corpus's own words."""
+    rng = random.Random(7)
+    extra = [human_text(rng) for _ in range(20)] + [ai_text(rng) for _ in range(20)]
+    return ENGLISH_PROSE + "\n".join(extra) + "\n"
