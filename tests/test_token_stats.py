@@ -146,3 +146,78 @@ def test_hidden_layer(tiny_lm: LanguageModel, layer: int) -> None:
         assert st.hidden.shape == (st.n_tokens + 1, tiny_lm.hidden_size)
         torch.testing.assert_close(st.hidden, expected, atol=1e-4, rtol=1e-4)
     assert compute_token_stats(tiny_lm, texts[:1])[0].hidden is None  # only kept when asked for
+
+
+# --- chunked statistics (large vocabularies: Gemma 3 has 262k tokens) ---------------------------------------
+
+
+def unchunked_reference(lm: LanguageModel, texts: list[str], monkeypatch: pytest.MonkeyPatch,
+                        **kwargs) -> list[TokenStats]:
+    """The implementation before chunking: full (B, T, V) logits from the whole model, statistics of each row
+    in one block."""
+    from detector import token_stats
+
+    with monkeypatch.context() as m:
+        m.setattr(token_stats, "_split_head", lambda lm: None)
+        m.setattr(token_stats, "STATS_CHUNK_ELEMENTS", 1 << 40)
+        return compute_token_stats(lm, texts, **kwargs)
+
+
+def test_stats_from_logits_chunking_changes_nothing() -> None:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(11, 37) * 3, torch.randint(0, 37, (11,))
+    whole = stats_from_logits(logits, targets, chunk_size=11)
+    for chunk in (1, 3, 10, None):
+        got = stats_from_logits(logits, targets, chunk_size=chunk)
+        for key in whole:
+            np.testing.assert_array_equal(got[key], whole[key])
+    assert stats_from_logits(logits[:0], targets[:0], chunk_size=4)["logprob"].shape == (0,)
+
+
+def test_split_head_is_used_for_gpt2(tiny_lm: LanguageModel) -> None:
+    from detector.token_stats import _split_head
+
+    split = _split_head(tiny_lm)
+    assert split is not None and split[1] is tiny_lm.model.get_output_embeddings() and split[2] is None
+
+
+@pytest.mark.parametrize("positions_per_chunk", [1, 5, 64])
+def test_chunked_matches_unchunked(tiny_lm: LanguageModel, monkeypatch: pytest.MonkeyPatch,
+                                   positions_per_chunk: int) -> None:
+    from detector import token_stats
+
+    kwargs = {"batch_size": 4, "hidden_layer": 1, "pooled_layers": (0, 2)}
+    reference = unchunked_reference(tiny_lm, TEXTS, monkeypatch, **kwargs)
+    vocab = tiny_lm.model.get_output_embeddings().weight.shape[0]
+    monkeypatch.setattr(token_stats, "STATS_CHUNK_ELEMENTS", vocab * positions_per_chunk)
+    chunked = compute_token_stats(tiny_lm, TEXTS, **kwargs)
+    assert max(s.n_tokens for s in chunked) > positions_per_chunk  # really more than one chunk
+    for a, b in zip(chunked, reference):
+        assert_close_stats(a, b)
+        torch.testing.assert_close(a.hidden, b.hidden, atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(a.pooled, b.pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_split_head_applies_gemma_softcap(tiny_lm: LanguageModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny random Gemma 3 (logit soft-capping on, so the cap matters): split head == the model's own logits."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from detector import token_stats
+
+    config = Gemma3TextConfig(vocab_size=len(tiny_lm.tokenizer), hidden_size=64, intermediate_size=128,
+                              num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                              sliding_window=16, final_logit_softcapping=2.0)
+    torch.manual_seed(0)
+    model = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():  # random init is near-uniform; sharpen the head so the cap bites
+        model.get_output_embeddings().weight.mul_(50.0)
+    gemma = LanguageModel(spec="tiny-gemma3", model=model, tokenizer=tiny_lm.tokenizer, identity="tiny-gemma3",
+                          weights_sha256="", prefix_id=tiny_lm.prefix_id, device=torch.device("cpu"))
+    assert token_stats._split_head(gemma) is not None
+    reference = unchunked_reference(gemma, TEXTS[:3], monkeypatch, batch_size=2)
+    monkeypatch.setattr(token_stats, "STATS_CHUNK_ELEMENTS", config.vocab_size * 7)
+    for a, b in zip(compute_token_stats(gemma, TEXTS[:3], batch_size=2), reference):
+        assert_close_stats(a, b)
+    capped = reference[1]
+    model.config.final_logit_softcapping = None  # the cap really changes the numbers, so the test above means something
+    assert not np.allclose(compute_token_stats(gemma, TEXTS[1:2])[0].logprob, capped.logprob, atol=1e-3)
