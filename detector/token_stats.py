@@ -101,7 +101,7 @@ def _stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: tor
             logits = torch.tanh(logits / softcap) * softcap
         return _stats_block(logits, targets[a:b])
 
-    return _chunked(block, int(hidden.shape[0]), _chunk_positions(int(head.weight.shape[0])))
+    return _chunked(block, int(hidden.shape[0]), _chunk_positions(int(head.out_features)))  # also int8 Linear
 
 
 def _stats_block(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
