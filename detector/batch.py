@@ -489,7 +489,7 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-class _Sink:
+class ResultSink:
     """Holds every row (newest per path) and persists them durably; ``out=None`` keeps them in memory only.
 
     ``columns`` may be None when the engine learns them only from its first rows (Ray: the feature
@@ -628,7 +628,7 @@ def prepare_run(paths: Sequence[str | os.PathLike], out: Path | str | None, recu
     return out, inputs
 
 
-def finish_summary(summary: BatchSummary, sink: _Sink, names: Iterable[str]) -> BatchSummary:
+def finish_summary(summary: BatchSummary, sink: ResultSink, names: Iterable[str]) -> BatchSummary:
     """Fill the summary with this run's final rows (one per input name, in the given order) and counts."""
     seen: set[str] = set()
     for name in names:
@@ -658,7 +658,7 @@ def score_paths(det: Any, paths: Sequence[str | os.PathLike], out: Path | str | 
         raise ValueError("batch_size must be at least 1")
     out, inputs = prepare_run(paths, out, recursive, resume)
     feature_names = list(getattr(det, "feature_names", []) or [])
-    sink = _Sink(out, row_columns(feature_names), resume)
+    sink = ResultSink(out, row_columns(feature_names), resume)
     summary = BatchSummary(out=str(out) if out is not None else None, notes=list(sink.notes),
                            precision=detector_precision(det))
     chunk_size = batch_size * CHUNK_BATCHES
