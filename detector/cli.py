@@ -129,6 +129,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
                      if v) or "defaults"
     try:
         if args.engine == "ray":
+            if args.bundle and not args.address:  # fail in a second here rather than after every actor died
+                try:
+                    from detector.bundle import resolve_bundle_path
+
+                    resolve_bundle_path(args.bundle)
+                except Exception as e:  # noqa: BLE001 - reported like a local load failure
+                    _err(f"could not load the detector ({what}): {type(e).__name__}: {e}")
+                    return EXIT_FAILURE
             summary = _run_ray(args)
         else:
             try:

