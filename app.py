@@ -57,7 +57,7 @@ def show_score(det: Any, score: Score) -> None:
         st.table(explain.feature_rows(score.features, det.bundle.manifest.get("feature_ranges", {})),
                  hide_index=True)
         st.markdown("Detector in use:")
-        info = explain.bundle_info(det.bundle.manifest)
+        info = explain.bundle_info(det.bundle.manifest, getattr(det, "precision", None))
         st.table([{"setting": k, "value": v} for k, v in info.items()], hide_index=True)
 
 

@@ -32,6 +32,7 @@ from detector.score import (
 
 # Environment variable naming the bundle the page uses (a name under detector/bundles/ or a folder).
 BUNDLE_ENV = "DETECTOR_BUNDLE"
+DTYPE_ENV = "DETECTOR_DTYPE"  # read by Detector.load (detector.lm.DTYPE_ENV); named here for the page's wording
 
 # Plain titles of the machine labels (the label itself is shown too, so both can be searched for).
 LABEL_TITLES = {
@@ -365,11 +366,23 @@ def feature_rows(features: Mapping[str, float], feature_ranges: Mapping[str, Map
     return rows
 
 
-def bundle_info(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """The bundle facts shown on the page: name, backbone, languages, thresholds."""
+def precision_text(precision: str | None) -> str:
+    """The model precision as the page shows it, with how to change it (the choice is made at load time)."""
+    if not precision:
+        return "?"
+    other = "float32" if precision == "bfloat16" else "bfloat16"
+    return f"{precision} (set {DTYPE_ENV}={other} before starting the page to change it)"
+
+
+def bundle_info(manifest: Mapping[str, Any], precision: str | None = None) -> dict[str, str]:
+    """The bundle facts shown on the page: name, backbone, languages, thresholds, and the model precision.
+
+    ``precision`` is the loaded detector's (``Detector.precision``), not the bundle's: the same bundle
+    runs in float32 or bfloat16 depending on the machine and $DETECTOR_DTYPE.
+    """
     thresholds = manifest.get("thresholds", {})
     backbone = manifest.get("backbone", {})
-    return {
+    info = {
         "bundle": str(manifest.get("name", "?")),
         "backbone": str(backbone.get("identity", "?")),
         "backbone spec": str(backbone.get("spec", "?")),
@@ -380,6 +393,9 @@ def bundle_info(manifest: Mapping[str, Any]) -> dict[str, str]:
         if "target_fpr" in thresholds else "?",
         "minimum tokens": str(thresholds.get("min_tokens", "?")),
     }
+    if precision is not None:
+        info["model precision"] = precision_text(precision)
+    return info
 
 
 # --- uploads -----------------------------------------------------------------------------

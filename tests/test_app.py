@@ -89,7 +89,9 @@ def test_essay_shows_verdict_probability_and_explanation(app, english_paragraph:
     details = at.table[0].value
     assert {"perplexity", "classifier_logit", "fast_detectgpt"} <= set(details["feature"])
     assert details["typical human (p10–p90)"].str.contains("median").all()
-    assert any(row.get("value") == "tiny" for row in at.table[1].value.to_dict("records"))
+    settings = {row["setting"]: row["value"] for row in at.table[1].value.to_dict("records")}
+    assert settings["bundle"] == "tiny"
+    assert settings["model precision"].split()[0] in ("float32", "bfloat16")  # the loaded detector's precision
 
 
 def test_token_view_toggle(app, english_paragraph: str) -> None:
@@ -250,6 +252,9 @@ def test_feature_rows_and_bundle_info() -> None:
     info = explain.bundle_info({"name": "b", "backbone": {"identity": "m@1", "spec": "m"}, "languages": ["en"],
                                 "thresholds": {"ai": 0.97, "human": 0.1, "target_fpr": 0.01, "min_tokens": 50}})
     assert info["bundle"] == "b" and info["backbone"] == "m@1" and info["target false-positive rate"] == "1%"
+    assert "model precision" not in info
+    info = explain.bundle_info({"name": "b"}, precision="bfloat16")
+    assert info["model precision"].startswith("bfloat16") and "DETECTOR_DTYPE=float32" in info["model precision"]
 
 
 def test_load_error_message_names_the_bundle_and_the_fix() -> None:

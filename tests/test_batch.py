@@ -465,3 +465,123 @@ def test_format_table_shortens_long_paths() -> None:
            "status": "ok"}
     table = batch.format_table([row])
     assert "0.88" in table and "essay.txt" in table and all(len(line) < 120 for line in table.splitlines())
+
+
+# --- precision, --dtype, all-error runs, tables, Parquet ----------------------------------------------------
+
+
+class PrecisionDetector(FakeDetector):
+    """The fake with a backbone precision, like Detector.precision."""
+
+    precision = "bfloat16"
+
+
+class BrokenDetector(FakeDetector):
+    """A model that fails on every text."""
+
+    def score_many(self, texts: list[str], batch_size: int = 8) -> list[Score]:
+        raise RuntimeError("CUDA out of memory (fake)")
+
+
+def test_precision_in_rows_and_summary(mixed_folder: Path, tmp_path: Path) -> None:
+    summary = score_paths(PrecisionDetector(), [mixed_folder], tmp_path / "r.jsonl", progress=False)
+    rows = {Path(r["path"]).name: r for r in read_jsonl(tmp_path / "r.jsonl")}
+    assert rows["a_good.txt"]["precision"] == "bfloat16"
+    assert rows["f_empty.txt"]["precision"] is None  # the model never saw an unreadable file
+    assert summary.precision == "bfloat16" and "model precision bfloat16" in summary.format()
+    assert "model precision" not in score_paths(FakeDetector(), [mixed_folder], None, progress=False).format()
+
+
+def test_cli_dtype_is_passed_to_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    from detector import lm
+
+    assert cli.DTYPE_CHOICES == lm.DTYPE_CHOICES  # spelled out in cli so --help needs no torch
+    seen = {}
+
+    def fake_load(bundle=None, lm=None, dtype=None, prior=None, target_fpr=None):
+        seen.update(bundle=bundle, dtype=dtype, prior=prior)
+        return PrecisionDetector()
+
+    monkeypatch.setattr(batch, "load_detector", fake_load)
+    make_folder(tmp_path / "in", 2)
+    assert cli.main(["score", str(tmp_path / "in"), "--dtype", "bfloat16", "--prior", "0.2", "--no-progress"]) == 0
+    assert seen == {"bundle": None, "dtype": "bfloat16", "prior": 0.2}
+    assert "model precision bfloat16" in capsys.readouterr().err
+    assert cli.main(["score", str(tmp_path / "in"), "--dtype", "float16"]) == 2
+
+
+def test_cli_all_model_failures_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(cli, "_load_detector", lambda args: BrokenDetector())
+    make_folder(tmp_path / "in", 3)
+    (tmp_path / "in" / "empty.txt").write_bytes(b"")
+    out = tmp_path / "r.jsonl"
+    assert cli.main(["score", str(tmp_path / "in"), "--out", str(out), "--no-progress"]) == cli.EXIT_ALL_FAILED == 3
+    err = capsys.readouterr().err
+    assert "the model failed on every input" in err and "CUDA out of memory (fake)" in err
+    assert sorted(r["status"] for r in read_jsonl(out)) == ["empty"] + ["scoring_error"] * 3  # rows still written
+
+
+def test_cli_nothing_readable_exit_3_but_some_bad_files_exit_0(tmp_path: Path, fake_cli: FakeDetector,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "empty.txt").write_bytes(b"")
+    (tmp_path / "bad" / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert cli.main(["score", str(tmp_path / "bad"), "--no-progress"]) == 3
+    assert "none of the 2 input(s) could be read" in capsys.readouterr().err
+    make_folder(tmp_path / "bad", 1)
+    assert cli.main(["score", str(tmp_path / "bad"), "--no-progress"]) == 0
+
+
+def test_table_inputs_one_row_per_record(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    jl = tmp_path / "posts.jsonl"
+    jl.write_text("\n".join([json.dumps({"id": "x", "text": essay(1)}), "{oops", json.dumps({"text": essay(2)}),
+                             json.dumps({"id": 7, "text": 42}), json.dumps([1, 2]), ""]) + "\n", encoding="utf-8")
+    pq.write_table(pa.table({"text": [essay(3), None, "  "]}), tmp_path / "t.parquet")
+    (tmp_path / "notext.parquet").write_bytes(b"PAR1 not really")
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "nocol.parquet")
+    out = tmp_path / "r.jsonl"
+    inputs = [jl, tmp_path / "t.parquet", tmp_path / "notext.parquet", tmp_path / "nocol.parquet"]
+    summary = score_paths(FakeDetector(), inputs, out, progress=False)
+    rows = {Path(r["path"]).name: r for r in read_jsonl(out)}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "posts.jsonl#x": "ok", "posts.jsonl#1": "bad_record", "posts.jsonl#2": "ok", "posts.jsonl#7": "bad_record",
+        "posts.jsonl#4": "bad_record", "t.parquet#0": "ok", "t.parquet#1": "bad_record", "t.parquet#2": "empty",
+        "notext.parquet": "corrupt_document", "nocol.parquet": "no_text"}
+    assert summary.n_scored == 3 and len(summary.rows) == 10
+    # resume keys on the record's name and the hash of its text: an edited record is scored again
+    jl.write_text(jl.read_text(encoding="utf-8").replace(essay(2), essay(5)), encoding="utf-8")
+    det = FakeDetector()
+    again = score_paths(det, inputs, out, resume=True, progress=False)
+    assert det.scored == [essay(5)] and again.n_skipped_resume == 2
+
+
+def test_parquet_output_and_resume(mixed_folder: Path, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "results.parquet"
+    score_paths(PrecisionDetector(), [mixed_folder], out, progress=False)
+    assert not (tmp_path / "results.parquet.partial.jsonl").exists()
+    table = pq.read_table(out)
+    assert table.column_names == [*BASE_COLUMNS, "mean_word_len", "vowel_ratio", "feature_n_tokens"]
+    assert str(table.schema.field("prob_ai").type) == "double" and str(table.schema.field("n_tokens").type) == "int64"
+    rows = table.to_pylist()
+    assert len(rows) == len(EXPECTED_STATUS) and {Path(r["path"]).name: r["status"] for r in rows} == EXPECTED_STATUS
+    det = FakeDetector()
+    summary = score_paths(det, [mixed_folder], out, resume=True, progress=False)
+    assert det.scored == [] and summary.n_skipped_resume == 5
+    assert pq.read_table(out).to_pylist() == rows
+    (tmp_path / "foreign.parquet").write_bytes(b"nope")
+    with pytest.raises(OutputExistsError, match="not a readable Parquet"):
+        score_paths(FakeDetector(), [mixed_folder], tmp_path / "foreign.parquet", resume=True, progress=False)
+
+
+def test_cli_ray_options_need_the_ray_engine(tmp_path: Path, fake_cli: FakeDetector,
+                                            capsys: pytest.CaptureFixture) -> None:
+    make_folder(tmp_path / "in", 1)
+    assert cli.main(["score", str(tmp_path / "in"), "--workers", "2"]) == 2
+    assert "--engine ray" in capsys.readouterr().err
+    assert cli.main(["score", str(tmp_path / "in"), "--engine", "spark"]) == 2
