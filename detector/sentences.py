@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 # A sentence ends at . ! ? plus closing quotes/brackets, followed by space, end or a CJK character;
-# at CJK 。！？ (plus closing quotes/brackets) whatever follows, since CJK text puts no space between
-# sentences (NFKC turns ！？ into !?, hence the CJK lookahead above); a blank line always ends one.
+# at CJK 。！？； (plus closing quotes/brackets) whatever follows, since CJK text puts no space between
+# sentences; a blank line always ends one. NFKC (detector.normalize) turns ！？； into !?;, hence the CJK
+# lookahead above and the ";" rule: a semicolon right after a CJK character ends a Chinese clause-sentence,
+# while an English semicolon does not end a sentence.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_CLOSERS = "\"'”’)\\]」』）"
 _BOUNDARY_RE = re.compile(
-    rf"(?<=[.!?])[\"'”’)\]]*(?=\s|$|[{_CJK}])|(?<=[。！？])[\"'”’)\]」』）]*|\n\s*\n"
+    rf"(?<=[.!?])[{_CLOSERS}]*(?=\s|$|[{_CJK}])|(?<=[。！？；])[{_CLOSERS}]*|(?<=[{_CJK}];)[{_CLOSERS}]*|\n\s*\n"
 )
 
 
