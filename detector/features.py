@@ -23,7 +23,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "fast_detectgpt", "fast_detectgpt_per_token",
     "burstiness_mean_ppl", "burstiness_std_ppl", "burstiness_max_ppl",
     "n_tokens",
+    "lastde_mde_std", "lastde",
+    "surprisal_std", "surprisal_skew", "surprisal_kurtosis", "surprisal_diff1_mean", "surprisal_diff1_std",
+    "surprisal_diff2_std", "surprisal_autocorr1",
 )
+# Lastde (Xu et al., 2024): embedding dimension, delay, similarity bins and number of scales of the
+# multiscale diversity entropy of the log-prob series.
+MDE_EMBED_DIM = 3
+MDE_DELAY = 1
+MDE_BINS = 10
+MDE_SCALES = 5
 
 
 def mean_logprob(logprob: np.ndarray) -> float:
@@ -106,6 +115,63 @@ def token_sentence_index(offsets: np.ndarray, spans: Sequence[tuple[int, int]]) 
     return np.where(inside, idx, np.where(nxt < len(starts), nxt, -1))
 
 
+def diversity_entropy(series: np.ndarray, m: int = MDE_EMBED_DIM, tau: int = MDE_DELAY,
+                      bins: int = MDE_BINS) -> float:
+    """Diversity entropy (Wang et al., 2020): normalised Shannon entropy of the cosine similarities between
+    consecutive m-dimensional delay-embedding vectors of ``series``, binned over [-1, 1]. 0 when too short.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    n_vec = len(x) - (m - 1) * tau
+    if n_vec < 3:
+        return 0.0
+    emb = np.stack([x[j * tau: j * tau + n_vec] for j in range(m)], axis=1)
+    a, b = emb[:-1], emb[1:]
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(denom > 0, np.einsum("ij,ij->i", a, b) / np.where(denom > 0, denom, 1.0), 1.0)
+    counts, _ = np.histogram(np.clip(cos, -1.0, 1.0), bins=bins, range=(-1.0, 1.0))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum() / np.log(bins))
+
+
+def multiscale_diversity_entropy(logprob: np.ndarray, scales: int = MDE_SCALES) -> np.ndarray:
+    """Diversity entropy of the log-prob series coarse-grained by a moving average of width 1..``scales``
+    (Xu et al., 2024, Lastde: "Training-free LLM-generated text detection by mining token probability sequences").
+    """
+    x = np.asarray(logprob, dtype=np.float64)
+    out = []
+    for s in range(1, scales + 1):
+        coarse = np.convolve(x, np.ones(s) / s, mode="valid") if len(x) >= s else x[:0]
+        out.append(diversity_entropy(coarse))
+    return np.asarray(out)
+
+
+def lastde(logprob: np.ndarray) -> tuple[float, float]:
+    """(std of the multiscale diversity entropy, Lastde score = mean log-prob / that std) (Xu et al., 2024).
+
+    Machine text has higher log-likelihood and a more regular local shape of its log-prob series across
+    scales; the ratio combines both. The std is floored so a constant series does not divide by zero.
+    """
+    spread = float(np.std(multiscale_diversity_entropy(logprob)))
+    return spread, float(np.mean(logprob) / max(spread, 1e-3))
+
+
+def surprisal_shape(logprob: np.ndarray) -> tuple[float, ...]:
+    """DivEye's diversity statistics of the surprisal series -log p (Basani et al., 2025, "Diversity boosts
+    AI-generated text detection"): std, skewness, excess kurtosis, mean |first difference|, std of first and
+    second differences, lag-1 autocorrelation. Human surprisal is burstier and less regular than machine text's.
+    """
+    s = -np.asarray(logprob, dtype=np.float64)
+    n = len(s)
+    std = float(np.std(s))
+    if n < 3 or std == 0.0:
+        return (std, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    z = (s - s.mean()) / std
+    d1, d2 = np.diff(s), np.diff(s, n=2)
+    auto = float(np.mean(z[:-1] * z[1:]))
+    return (std, float(np.mean(z ** 3)), float(np.mean(z ** 4) - 3.0), float(np.mean(np.abs(d1))),
+            float(np.std(d1)), float(np.std(d2)), auto)
+
+
 def extract_features(stats: TokenStats, spans: Sequence[tuple[int, int]]) -> dict[str, float]:
     """The named zero-shot feature vector of one text (see FEATURE_NAMES)."""
     lp, rank, ent, var = stats.logprob, stats.rank, stats.entropy, stats.var_ref
@@ -116,5 +182,6 @@ def extract_features(stats: TokenStats, spans: Sequence[tuple[int, int]]) -> dic
     fdg = fast_detectgpt(lp, ent, var)
     burst = burstiness(lp, stats.offsets, spans)
     values = (mean_logprob(lp), perplexity(lp), mean_log_rank(rank), mean_entropy(ent),
-              log_likelihood_log_rank_ratio(lp, rank), *b, fdg, fdg / np.sqrt(n), *burst, float(n))
+              log_likelihood_log_rank_ratio(lp, rank), *b, fdg, fdg / np.sqrt(n), *burst, float(n),
+              *lastde(lp), *surprisal_shape(lp))
     return dict(zip(FEATURE_NAMES, (float(v) for v in values)))

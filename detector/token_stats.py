@@ -43,6 +43,7 @@ class TokenStats:
     truncated: bool = False
     hidden: torch.Tensor | None = None  # (n + 1, d) input of block L-k, prefix row first
     pooled: np.ndarray | None = None  # (len(pooled_layers), d) token-mean hidden states (prefix excluded), fp32
+    layer_states: torch.Tensor | None = None  # (len(token_layers), n, d) per-token hidden states, fp32
 
     @property
     def n_tokens(self) -> int:
@@ -137,12 +138,13 @@ def _batches(lengths: Sequence[int], batch_size: int, batch_tokens: int) -> list
 def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: int = DEFAULT_MAX_TOKENS,
                         batch_size: int = 8, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                         hidden_layer: int | None = None,
-                        pooled_layers: Sequence[int] = ()) -> list[TokenStats]:
+                        pooled_layers: Sequence[int] = (), token_layers: Sequence[int] = ()) -> list[TokenStats]:
     """Token statistics for each text from one forward pass; ``hidden_layer`` also keeps that layer's input.
 
     Texts with no tokens get empty arrays. ``hidden_layer`` indexes ``hidden_states`` (0 = embeddings,
     i = input of block i), so ``num_layers - k`` is what a top-k classifier head starts from.
-    ``pooled_layers`` (same indexing) also keeps the token-mean of those layers, for linear-probe heads.
+    ``pooled_layers`` (same indexing) also keeps the token-mean of those layers, for linear-probe heads;
+    ``token_layers`` keeps their per-token states (the probe's per-token logits, for sentence scores).
     """
     encoded = [tokenize(lm, t, max_tokens) for t in texts]
     lengths = [len(ids) + 1 for ids, _, _ in encoded]  # +1 for the prefix token
@@ -160,7 +162,8 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
         # With a split head the model runs to its final hidden state only (no (B, T, V) logits); same hidden_states.
         out = (split[0] if split else lm.model)(
             input_ids=input_ids.to(lm.device), attention_mask=mask.to(lm.device),
-            output_hidden_states=hidden_layer is not None or bool(pooled_layers), use_cache=False)
+            output_hidden_states=hidden_layer is not None or bool(pooled_layers) or bool(token_layers),
+            use_cache=False)
         for row, i in enumerate(batch):
             ids, offsets, truncated = encoded[i]
             n = len(ids)
@@ -174,9 +177,12 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             if pooled_layers:
                 pooled = torch.stack([out.hidden_states[j][row, 1: n + 1].float().mean(0) if n else
                                       out.hidden_states[j][row, 0].float() for j in pooled_layers]).cpu().numpy()
+            states = None
+            if token_layers:
+                states = torch.stack([out.hidden_states[j][row, 1: n + 1].float() for j in token_layers]).cpu()
             results[i] = TokenStats(token_ids=np.asarray(ids, dtype=np.int64), offsets=offsets,
                                     logprob=stats["logprob"], rank=stats["rank"].astype(np.int64),
                                     entropy=stats["entropy"], var_ref=stats["var_ref"],
-                                    truncated=truncated, hidden=hidden, pooled=pooled)
+                                    truncated=truncated, hidden=hidden, pooled=pooled, layer_states=states)
         del out
     return results  # type: ignore[return-value]

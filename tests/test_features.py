@@ -135,3 +135,57 @@ def test_extract_features_without_spans() -> None:
     whole = math.exp(-LOGPROB.mean())
     assert feats["burstiness_mean_ppl"] == pytest.approx(whole, rel=1e-5)
     assert feats["burstiness_std_ppl"] == 0.0
+
+
+def _slow_diversity_entropy(x: list[float], m: int, tau: int, bins: int) -> float:
+    """Loop-by-loop reference of Wang et al.'s diversity entropy."""
+    vecs = [[x[i + j * tau] for j in range(m)] for i in range(len(x) - (m - 1) * tau)]
+    sims = []
+    for a, b in zip(vecs[:-1], vecs[1:]):
+        na, nb = math.sqrt(sum(v * v for v in a)), math.sqrt(sum(v * v for v in b))
+        sims.append(sum(p * q for p, q in zip(a, b)) / (na * nb) if na * nb > 0 else 1.0)
+    counts = [0] * bins
+    for c in sims:
+        counts[min(int((c + 1.0) / 2.0 * bins), bins - 1)] += 1
+    total = sum(counts)
+    return -sum(c / total * math.log(c / total) for c in counts if c) / math.log(bins)
+
+
+def test_diversity_entropy_matches_slow_reference() -> None:
+    rng = np.random.default_rng(1)
+    for n in (5, 17, 80):
+        x = rng.normal(-3, 2, size=n)
+        assert F.diversity_entropy(x, 3, 1, 10) == pytest.approx(_slow_diversity_entropy(list(x), 3, 1, 10), abs=1e-9)
+        assert F.diversity_entropy(x, 2, 2, 5) == pytest.approx(_slow_diversity_entropy(list(x), 2, 2, 5), abs=1e-9)
+    assert F.diversity_entropy(np.array([-1.0, -2.0])) == 0.0  # too short to embed
+
+
+def test_multiscale_diversity_entropy_coarse_grains_by_moving_average() -> None:
+    x = np.random.default_rng(2).normal(-3, 2, size=40)
+    mde = F.multiscale_diversity_entropy(x, scales=3)
+    coarse3 = [sum(x[i:i + 3]) / 3 for i in range(len(x) - 2)]
+    assert mde[0] == pytest.approx(_slow_diversity_entropy(list(x), 3, 1, 10))
+    assert mde[2] == pytest.approx(_slow_diversity_entropy(coarse3, 3, 1, 10))
+    spread, score = F.lastde(x)
+    assert spread == pytest.approx(float(np.std(F.multiscale_diversity_entropy(x))))
+    assert score == pytest.approx(float(np.mean(x)) / spread)
+
+
+def test_surprisal_shape_matches_slow_reference() -> None:
+    lp = np.random.default_rng(3).normal(-3, 2, size=50)
+    s = [-v for v in lp]
+    n = len(s)
+    mean = sum(s) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in s) / n)
+    z = [(v - mean) / std for v in s]
+    d1 = [b - a for a, b in zip(s, s[1:])]
+    d2 = [b - a for a, b in zip(d1, d1[1:])]
+
+    def sd(v: list[float]) -> float:
+        m = sum(v) / len(v)
+        return math.sqrt(sum((a - m) ** 2 for a in v) / len(v))
+
+    expected = (std, sum(v ** 3 for v in z) / n, sum(v ** 4 for v in z) / n - 3, sum(abs(v) for v in d1) / len(d1),
+                sd(d1), sd(d2), sum(a * b for a, b in zip(z, z[1:])) / (n - 1))
+    assert F.surprisal_shape(lp) == pytest.approx(expected)
+    assert F.surprisal_shape(np.array([-1.0, -1.0, -1.0])) == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

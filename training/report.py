@@ -96,6 +96,22 @@ def add_vs_humans(rows: list[dict[str, Any]], df: pd.DataFrame, group_col: str) 
     return out
 
 
+def ai_verdict_fpr(df: pd.DataFrame, label_col: str = "label") -> dict[str, dict[str, Any]]:
+    """{group: n_human, n_flagged, fpr} for all humans, each source and each length bucket."""
+    humans = df[df["y"] == 0]
+    groups: dict[str, pd.DataFrame] = {"all": humans}
+    if "source" in humans.columns:
+        groups.update({f"source={k}": g for k, g in humans.groupby("source")})
+    if "n_tokens" in humans.columns:
+        buckets = humans["n_tokens"].map(length_bucket)
+        groups.update({f"length={k}": humans[buckets == k] for k in LENGTH_BUCKET_LABELS if (buckets == k).any()})
+    out = {}
+    for name, g in groups.items():
+        flagged = int((g[label_col] == AI).sum())
+        out[name] = {"n_human": int(len(g)), "n_flagged": flagged, "fpr": flagged / len(g) if len(g) else None}
+    return out
+
+
 def _save(fig: Figure, path: Path) -> None:
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -229,6 +245,8 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
         else:
             out.append("_No data for this grouping._")
         out.append("")
+    out += render_generalization(ev.get("generalization") or {})
+    out += render_fpr_table(ev.get("ai_verdict_fpr") or {})
     out += ["## Verdicts", ""]
     vd = ev["verdicts"]
     if vd.get("available"):
@@ -250,9 +268,52 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _fold_table(table: Mapping[str, Mapping[str, Any]], models: Sequence[str]) -> list[str]:
+    rows = []
+    for fold, row in table.items():
+        zs = row.get("best_zero_shot", {})
+        rows.append([fold, row[models[0]]["n"], *(row[m]["auroc"] for m in models),
+                     *(row[models[0]].get(k) for k in ("tpr_at_1fpr", "ece")), zs.get("feature"), zs.get("auroc")])
+    means = ["mean", None, *(float(np.mean([r[m]["auroc"] for r in table.values()])) for m in models),
+             float(np.mean([r[models[0]]["tpr_at_1fpr"] for r in table.values()])),
+             float(np.mean([r[models[0]]["ece"] for r in table.values()])), None,
+             float(np.mean([r["best_zero_shot"]["auroc"] for r in table.values()]))]
+    header = ["held out", "n", *(f"AUROC {m}" for m in models), f"TPR@1%FPR {models[0]}", f"ECE {models[0]}",
+              "best zero-shot feature (chosen on training folds)", "its AUROC"]
+    return _table(header, [*rows, means])
+
+
+def render_generalization(gen: Mapping[str, Any]) -> list[str]:
+    """Leave-one-source-out / leave-one-generator-out tables and the zero-shot guard, if present."""
+    if not gen:
+        return []
+    models = list(gen.get("models", []))
+    out = ["## Generalisation", "", gen.get("note", ""), ""]
+    for key, title in (("leave_one_source_out_table", "Leave one source out"),
+                       ("leave_one_generator_out_table", "Leave one generator out")):
+        if gen.get(key):
+            out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
+    guard = gen.get("zero_shot_guard")
+    if guard:
+        out += ["### Never below its own zero-shot evidence", "",
+                f"Shipped model `{guard['model']}` minus the best single zero-shot feature, per held-out source "
+                f"(must be >= -{guard['margin']}): " + ", ".join(f"{k} {v:+.3f}" for k, v in guard["gaps"].items())
+                + f". Holds: **{'yes' if guard['holds'] else 'no'}**.", ""]
+    return out
+
+
+def render_fpr_table(fpr: Mapping[str, Any]) -> list[str]:
+    """Share of human test texts given the `ai` verdict, overall and per source / length bucket."""
+    if not fpr:
+        return []
+    out = ["## `ai` verdicts on human texts (false-positive rate)", ""]
+    rows = [[group, r["n_human"], r["n_flagged"], r["fpr"]] for group, r in fpr.items()]
+    return out + _table(["group", "human texts", "called ai", "FPR"], rows) + [""]
+
+
 def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str, np.ndarray],
                  headline_name: str = "combined", extra: dict | None = None,
-                 abstain_col: str | None = "label") -> dict:
+                 abstain_col: str | None = "label", generalization: dict | None = None) -> dict:
     """Write eval.json, eval.md, roc.png, reliability.png and score_hist.png into ``out_dir``.
 
     ``test_df`` needs ``y`` (1 = AI) and ``p`` (headline P(AI); NaN where the model abstained),
@@ -298,6 +359,13 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
     else:
         ev["verdicts"] = {"available": False}
     ev["extra"] = extra or {}
+    if generalization:
+        ev["generalization"] = generalization
+        ev["leave_one_source_out"] = {
+            fold: {k: row[generalization["models"][0]][k] for k in ("auroc", "tpr_at_1fpr", "ece", "n")}
+            for fold, row in generalization.get("leave_one_source_out_table", {}).items()}
+    if abstain_col and abstain_col in df.columns:
+        ev["ai_verdict_fpr"] = ai_verdict_fpr(df, abstain_col)
     ev["plots"] = dict(PLOTS)
     ev = json_safe(ev)
 
