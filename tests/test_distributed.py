@@ -164,6 +164,7 @@ def test_score_dataset_on_a_parquet_table(local_ray, tiny_bundle_dir: Path, tmp_
     assert "path" not in rows["a"] and rows["a"]["precision"] in ("float32", "bfloat16")
 
 
+@pytest.mark.slow
 def test_readme_score_dataset_example_runs(local_ray, tiny_bundle_dir: Path, monkeypatch, capsys) -> None:
     """Executes the README's score_dataset example (on the tiny bundle instead of the shipped one)."""
     block = README.split("score-dataset-example", 1)[1]
