@@ -33,6 +33,8 @@ MDE_EMBED_DIM = 3
 MDE_DELAY = 1
 MDE_BINS = 10
 MDE_SCALES = 5
+# Floor of the MDE spread in the Lastde ratio: short or constant series would otherwise explode it.
+LASTDE_MIN_SPREAD = 0.01
 
 
 def mean_logprob(logprob: np.ndarray) -> float:
@@ -149,10 +151,11 @@ def lastde(logprob: np.ndarray) -> tuple[float, float]:
     """(std of the multiscale diversity entropy, Lastde score = mean log-prob / that std) (Xu et al., 2024).
 
     Machine text has higher log-likelihood and a more regular local shape of its log-prob series across
-    scales; the ratio combines both. The std is floored so a constant series does not divide by zero.
+    scales; the ratio combines both. The std is floored (``LASTDE_MIN_SPREAD``) so short or constant series
+    do not blow the ratio up.
     """
     spread = float(np.std(multiscale_diversity_entropy(logprob)))
-    return spread, float(np.mean(logprob) / max(spread, 1e-3))
+    return spread, float(np.mean(logprob) / max(spread, LASTDE_MIN_SPREAD))
 
 
 def surprisal_shape(logprob: np.ndarray) -> tuple[float, ...]:

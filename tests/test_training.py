@@ -19,9 +19,11 @@ def test_bundle_contents(tiny_bundle_dir: Path) -> None:
     assert manifest["features"][-1] == "classifier_logit"
     t = manifest["thresholds"]
     assert 0.0 <= t["human"] <= t["ai"] <= 1.0 + 1e-9 and t["min_tokens"] >= 16
+    assert manifest["head"]["kind"] == "probe" and manifest["precision"] in ("float32", "bfloat16")
     head = load_file(str(tiny_bundle_dir / "head.safetensors"))
-    assert any(k.startswith("body.h.0.") for k in head) and "score.weight" in head
-    assert not any("wte" in k or "wpe" in k for k in head)  # embeddings come from the backbone, never copied
+    n_layers = len(manifest["head"]["layers"])
+    assert head["probe.coef"].shape == (n_layers * manifest["backbone"]["hidden_size"],)
+    assert set(manifest["data"]["licences"]) == {"synthetic"}
 
 
 def test_report_written_with_held_out_metrics(tiny_bundle_dir: Path) -> None:
@@ -53,8 +55,11 @@ def test_loader_strips_surrounding_whitespace(tmp_path: Path) -> None:
 
 def test_resume_reuses_cached_steps(tiny_bundle_dir: Path) -> None:
     run = tiny_bundle_dir.parent / "runs" / "tiny"
-    shards = sorted((run / "cache").glob("shard_*.pt"))
-    assert shards and (run / "head_k1.pt").exists() and (run / "split.json").exists()
+    report = json.loads((tiny_bundle_dir.parent / "reports" / "eval.json").read_text())
+    cache = Path(report["extra"]["lm_pass_cache"])
+    shards = sorted(cache.glob("shard_*.pt"))
+    assert shards and (run / "split.json").exists()
+    assert not cache.is_relative_to(Path(__file__).resolve().parents[1])  # outside the work tree
     stamps = [p.stat().st_mtime_ns for p in shards]
     from training.train import Config
     from training.train import run as run_pipeline

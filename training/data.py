@@ -65,6 +65,21 @@ def load_source(source: str, data_dir: str | os.PathLike | None = None) -> pd.Da
     return df[df["text"].str.len() > 0][list(COLUMNS)].reset_index(drop=True)
 
 
+def source_licences(sources: Iterable[str], data_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Each source's licence as its dataset README states it ("License as stated by the source: ...").
+
+    Bundles carry this in their manifest: some sources are non-commercial or state no licence at all.
+    """
+    root = Path(data_dir) if data_dir else default_data_dir()
+    out = {}
+    for source in sources:
+        readme = root / source / "README.md"
+        text = readme.read_text() if readme.exists() else ""
+        match = re.search(r"License as stated by the source:\s*(.+)", text)
+        out[source] = match.group(1).strip() if match else "unknown (no dataset README with a licence line)"
+    return out
+
+
 def strip_chat_preamble(text: str) -> str:
     """Drop a leading chat preamble ("Sure, here is the rewritten text:"): a label shortcut, not writing."""
     return CHAT_PREAMBLE_RE.sub("", text, count=1).strip() or text

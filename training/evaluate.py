@@ -14,37 +14,45 @@ own head and combiners; ``--end-to-end`` instead re-scores the raw test texts wi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from detector.bundle import Bundle, resolve_bundle_path
 from detector.detector import Detector, decide
 from detector.lm import load_lm
 from training.data import REPO_ROOT
+from training.metrics import json_safe
 from training.report import write_report
 
 
-def _cached_features(det: Detector, run_dir: Path, rows: pd.DataFrame) -> list[dict[str, float]]:
-    from training.featurize import load_cache
-    from training.train import feature_rows
-    from training.train_head import predict_head
+def _cached_features(det: Detector, data) -> list[dict[str, float]]:
+    """Test-split feature dicts from the cached LM pass, the bundle's own head giving ``classifier_logit``."""
+    test = data.idx("test")
+    if det.head_kind == "probe":
+        logits = det.head.decision_function(data.pooled[test])
+    else:
+        from training.train_head import predict_head
 
-    records = load_cache(run_dir / "cache", len(rows))
-    test_records = [records[i] for i in np.flatnonzero(rows["split"].to_numpy() == "test")]
-    logits, _ = predict_head(det.head, [r["hidden"] for r in test_records], det.lm.device)
-    return feature_rows(test_records, logits)
+        logits, _ = predict_head(det.head, [data.records[i]["hidden"] for i in test], det.lm.device)
+    return [dict(data.zs_rows[i], classifier_logit=float(v)) for i, v in zip(test, logits)]
 
 
 def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end_to_end: bool = False,
-                    extra_ablation: dict[str, np.ndarray] | None = None, extra: dict | None = None) -> dict:
-    """Score the run's test split with the saved bundle and write the report; returns the eval dict."""
+                    extra_ablation: dict[str, np.ndarray] | None = None, extra: dict | None = None,
+                    generalization: dict | None = None, data=None) -> dict:
+    """Score the run's test split with the saved bundle and write the report; returns the eval dict.
+
+    ``data``: the training run's prepared rows and cached LM pass (``training.train.prepare``); rebuilt
+    from ``run_dir`` when not given.
+    """
     loaded = Bundle.load(resolve_bundle_path(bundle))
     det = Detector(loaded, load_lm(loaded.manifest["backbone"]["spec"]))
-    rows = pd.read_json(run_dir / "rows.jsonl", lines=True, dtype=False)
-    test = rows[rows["split"] == "test"].reset_index(drop=True).copy()
+    if data is None:
+        data = _prepared_from_run(run_dir)
+    test = data.rows.iloc[data.idx("test")].reset_index(drop=True).copy()
     test["y"] = (test["label"] == "ai").astype(int)
     test["true_label"] = test["label"]
     if end_to_end:
@@ -53,7 +61,7 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
         test["label"] = [s.label for s in scores]
         test["n_tokens"] = [s.n_tokens for s in scores]
     else:
-        feats = _cached_features(det, run_dir, rows)
+        feats = _cached_features(det, data)
         test["n_tokens"] = [int(f["n_tokens"]) for f in feats]
     scored = [i for i, f in enumerate(feats) if f]  # end to end, abstained texts may have no features
 
@@ -70,10 +78,27 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
     ablation = {"combined": test["p"].to_numpy(), **{k: proba(c) for k, c in loaded.ablation.items()}}
     ablation.update(extra_ablation or {})
     info = {"bundle": loaded.name, "backbone": loaded.manifest["backbone"]["identity"],
+            "precision": loaded.manifest.get("precision"),
             "mode": "end_to_end" if end_to_end else "cached_lm_pass", "thresholds": loaded.manifest["thresholds"],
             "calibration_method": loaded.combiner.method_, **(extra or {})}
+    if generalization is None and (Path(reports_dir) / "generalization.json").exists():
+        generalization = json.loads((Path(reports_dir) / "generalization.json").read_text())
+    if generalization is not None:
+        (Path(reports_dir)).mkdir(parents=True, exist_ok=True)
+        (Path(reports_dir) / "generalization.json").write_text(json.dumps(json_safe(generalization), indent=1))
     return write_report(Path(reports_dir), test, ablation=ablation, headline_name="combined", extra=info,
-                        abstain_col="label")
+                        abstain_col="label", generalization=json_safe(generalization) if generalization else None)
+
+
+def _prepared_from_run(run_dir: Path):
+    """The prepared data of a finished training run (its config.json pins what was sampled)."""
+    from training.train import Config, prepare
+
+    key = json.loads((Path(run_dir) / "config.json").read_text())
+    cfg = Config(name=Path(run_dir).name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"],
+                 sizes=tuple(key["sizes"]), source_weights=tuple(key["source_weights"].items()),
+                 max_tokens=key["max_tokens"], seed=key["seed"], runs_dir=str(Path(run_dir).parent), partial=True)
+    return prepare(cfg, Path(run_dir))[1]
 
 
 def main(argv: list[str] | None = None) -> int:

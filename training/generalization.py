@@ -30,6 +30,12 @@ class Fold:
     test: np.ndarray
 
 
+def _usable(rows: pd.DataFrame, fold: Fold) -> bool:
+    """Both classes on every side of the fold (else nothing can be fit or measured)."""
+    labels = rows["label"].to_numpy()
+    return all(len(set(labels[ix])) == 2 for ix in (fold.train, fold.cal, fold.test))
+
+
 def leave_one_source_out(rows: pd.DataFrame, min_n: int = 40) -> list[Fold]:
     """One fold per source: train/cal on the other sources' train/cal rows, test on every row of the source."""
     folds = []
@@ -40,7 +46,7 @@ def leave_one_source_out(rows: pd.DataFrame, min_n: int = 40) -> list[Fold]:
         split = rows["split"].to_numpy()
         folds.append(Fold(source, np.flatnonzero(~held & (split == "train")), np.flatnonzero(~held & (split == "cal")),
                           np.flatnonzero(held)))
-    return folds
+    return [f for f in folds if _usable(rows, f)]
 
 
 def leave_one_generator_out(rows: pd.DataFrame, sources: Sequence[str], min_ai: int = 30) -> list[Fold]:
@@ -58,7 +64,7 @@ def leave_one_generator_out(rows: pd.DataFrame, sources: Sequence[str], min_ai: 
             humans = in_source & (rows["label"] == "human").to_numpy() & (split == "test")
             folds.append(Fold(f"{source}/{gen}", np.flatnonzero(~held & (split == "train")),
                               np.flatnonzero(~held & (split == "cal")), np.flatnonzero(held | humans)))
-    return folds
+    return [f for f in folds if _usable(rows, f)]
 
 
 def oriented_auroc(y_fit: np.ndarray, x_fit: np.ndarray, y_test: np.ndarray, x_test: np.ndarray) -> float:
@@ -111,10 +117,12 @@ def run_folds(folds: Sequence[Fold], y: np.ndarray, models: Mapping[str, Callabl
 
 def guard_check(table: Mapping[str, Mapping[str, dict]], model: str, margin: float = ZERO_SHOT_MARGIN) -> dict:
     """Does ``model`` stay within ``margin`` AUROC of the best zero-shot feature on every fold?"""
+    if not table:
+        return {"model": model, "margin": margin, "gaps": {}, "holds": None, "mean_auroc": None}
     gaps = {fold: row[model]["auroc"] - row["best_zero_shot"]["auroc"] for fold, row in table.items()}
     return {"model": model, "margin": margin, "gaps": gaps, "holds": all(g >= -margin for g in gaps.values()),
             "mean_auroc": float(np.mean([row[model]["auroc"] for row in table.values()]))}
 
 
 def mean_auroc(table: Mapping[str, Mapping[str, dict]], model: str) -> float:
-    return float(np.mean([row[model]["auroc"] for row in table.values()]))
+    return float(np.mean([row[model]["auroc"] for row in table.values()])) if table else float("nan")

@@ -294,7 +294,7 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
         if gen.get(key):
             out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
     guard = gen.get("zero_shot_guard")
-    if guard:
+    if guard and guard.get("gaps"):
         out += ["### Never below its own zero-shot evidence", "",
                 f"Shipped model `{guard['model']}` minus the best single zero-shot feature, per held-out source "
                 f"(must be >= -{guard['margin']}): " + ", ".join(f"{k} {v:+.3f}" for k, v in guard["gaps"].items())

@@ -25,13 +25,14 @@ from detector.bundle import BUNDLES_DIR, FORMAT_VERSION, Bundle
 from detector.combiner import CalibratedCombiner
 from detector.features import FEATURE_NAMES, extract_features
 from detector.lm import DEFAULT_LM, describe, load_lm
+from detector.probe import LinearProbe
 from detector.segments import SEGMENT_FEATURE_NAMES, SEGMENT_LOG_FEATURES, sentence_segment_features
 from detector.sentences import sentence_spans
 from detector.thresholds import threshold_at_fnr, threshold_at_fpr
 from detector.token_stats import TokenStats
-from training.data import REPO_ROOT, load_sources, sample_split, split_manifest
-from training.featurize import featurize, load_cache
-from training.train_head import HeadTrainer
+from training.data import ENGLISH_SOURCES, REPO_ROOT, load_sources, sample_split, source_licences, split_manifest
+from training.featurize import cached_count, featurize, load_records, normalized, pass_dir, pooled_layers
+from training.generalization import guard_check, leave_one_generator_out, leave_one_source_out, mean_auroc, run_folds
 
 # Features passed through log1p before scaling (heavy-tailed).
 LOG_FEATURES = ("perplexity", "burstiness_mean_ppl", "burstiness_std_ppl", "burstiness_max_ppl", "n_tokens")
@@ -47,12 +48,14 @@ class Config:
     name: str = "smollm2-en"
     lm: str = DEFAULT_LM
     data_dir: str | None = None
-    sources: tuple[str, ...] = ("detectrl", "outfox_dev", "hc3_plus")
+    sources: tuple[str, ...] = ENGLISH_SOURCES
     lang: str = "en"
-    sizes: tuple[int, int, int] = (2000, 800, 800)
-    source_weights: tuple[tuple[str, float], ...] = (("DetectRL", 0.6), ("OUTFOX", 0.2), ("HC3-Plus", 0.2))
+    sizes: tuple[int, int, int] = (10600, 2000, 2400)
+    source_weights: tuple[tuple[str, float], ...] = (("DetectRL", 0.4), ("HC3-Plus", 0.2), ("Lastde", 0.25),
+                                                     ("OUTFOX", 0.15))
     max_tokens: int = 256
     k: int = 2
+    cached_k: int = 4  # the LM pass keeps the input of block L - cached_k: heads up to this depth train from it
     epochs: int = 3
     batch_size: int = 8
     lr: float = 5e-5
@@ -62,12 +65,17 @@ class Config:
     bundle_dir: str | None = None
     reports_dir: str = str(REPO_ROOT / "reports")
     device: str | None = None
+    pass_only: bool = False
+    partial: bool = False  # train on the texts whose LM pass is cached so far (the rest: a later run)
+    head: str = "probe"
+    probe_C: float = 0.05
+    worker: int = 0
+    n_workers: int = 1
 
     def data_key(self) -> dict:
         """What the cached rows and LM pass depend on: change any and the cache is rebuilt elsewhere."""
         return {"lm": self.lm, "sources": list(self.sources), "lang": self.lang, "sizes": list(self.sizes),
-                "source_weights": dict(self.source_weights), "max_tokens": self.max_tokens, "k": self.k,
-                "seed": self.seed}
+                "source_weights": dict(self.source_weights), "max_tokens": self.max_tokens, "seed": self.seed}
 
 
 def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
@@ -87,6 +95,19 @@ def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
     return rows
 
 
+def run_pass(cfg: Config, rows: pd.DataFrame):
+    """The LM pass over every sampled text (seeded random order, so a partial pass is a fair sample)."""
+    lm = load_lm(cfg.lm, device=cfg.device)
+    texts = normalized(rows["text"].tolist())
+    folder = pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
+    order = np.random.default_rng(cfg.seed).permutation(len(texts))
+    print(f"[train] LM pass: {cached_count(folder, texts)}/{len(texts)} texts cached in {folder}", file=sys.stderr)
+    featurize(lm, [texts[i] for i in order], folder, max_tokens=cfg.max_tokens,
+              hidden_layer=max(0, lm.num_layers - cfg.cached_k), batch_size=cfg.batch_size, worker=cfg.worker,
+              n_workers=cfg.n_workers)
+    return lm, texts, folder
+
+
 def _stats(rec: dict) -> TokenStats:
     return TokenStats(token_ids=rec["token_ids"], offsets=rec["offsets"], logprob=rec["logprob"], rank=rec["rank"],
                       entropy=rec["entropy"], var_ref=rec["var_ref"], truncated=rec["truncated"])
@@ -102,13 +123,13 @@ def feature_rows(records: list[dict], doc_logits: list[float]) -> list[dict[str,
     return rows
 
 
-def segment_rows(records: list[dict], token_logits: list[torch.Tensor], labels: np.ndarray,
+def segment_rows(records: list[dict], token_logits: list[torch.Tensor | None], labels: np.ndarray,
                  rng: np.random.Generator) -> tuple[list[dict[str, float]], np.ndarray]:
     """Sentence feature dicts labelled with their document's label (a sample of MAX_SEGMENTS)."""
     feats, ys = [], []
     for rec, tok, y in zip(records, token_logits, labels):
         rows = sentence_segment_features(rec["logprob"], rec["rank"], rec["entropy"], rec["var_ref"], rec["offsets"],
-                                         tok.numpy(), sentence_spans(rec["text"]))
+                                         None if tok is None else tok.numpy(), sentence_spans(rec["text"]))
         for r in rows:
             if r is not None:
                 feats.append(r)
@@ -154,39 +175,109 @@ def versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__}
 
 
+@dataclass
+class Prepared:
+    """Everything the fits need, one row per sampled text whose LM pass is cached."""
+
+    rows: pd.DataFrame
+    records: list[dict]
+    zs_rows: list[dict[str, float]]
+    Z: np.ndarray  # (n, len(FEATURE_NAMES)) zero-shot features
+    pooled: np.ndarray  # (n, len(pooled_layers), d)
+    y: np.ndarray
+    layers: tuple[int, ...]
+
+    def idx(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.rows["split"].to_numpy() == split)
+
+
+def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
+    """Rows, the LM pass (run or resumed), features; with ``cfg.partial`` only the texts already cached."""
+    rows = prepare_rows(cfg, run_dir)
+    lm = load_lm(cfg.lm, device=cfg.device)
+    texts = normalized(rows["text"].tolist())
+    folder = pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
+    if not cfg.partial:
+        run_pass(cfg, rows)
+    records = load_records(folder, texts, with_hidden=cfg.head == "blocks")
+    have = np.asarray([r is not None for r in records])
+    print(f"[train] {int(have.sum())}/{len(rows)} texts have a cached LM pass", file=sys.stderr)
+    rows = rows[have].reset_index(drop=True)
+    records = [r for r in records if r is not None]
+    zs_rows = [extract_features(_stats(r), sentence_spans(r["text"])) for r in records]
+    Z = np.asarray([[f[n] for n in FEATURE_NAMES] for f in zs_rows], dtype=np.float64)
+    pooled = np.stack([r["pooled"] for r in records])
+    y = (rows["label"] == "ai").to_numpy().astype(int)
+    rows["n_tokens"] = [len(r["logprob"]) for r in records]
+    return lm, Prepared(rows, records, zs_rows, Z, pooled, y, pooled_layers(lm.num_layers)), folder
+
+
+def fit_probe(data: Prepared, fit: np.ndarray, C: float) -> tuple[LinearProbe, np.ndarray]:
+    """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row."""
+    probe = LinearProbe(data.layers, C=C).fit(data.pooled[fit], data.y[fit], data.rows["source"].to_numpy()[fit])
+    return probe, probe.decision_function(data.pooled)
+
+
+def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
+    return np.column_stack([data.Z, logits])
+
+
+def generalization(cfg: Config, data: Prepared) -> dict:
+    """Leave-one-source-out and leave-one-generator-out tables for zero-shot, head and combined models."""
+    names = list(FEATURE_NAMES)
+    y = data.y
+    cache: dict[str, np.ndarray] = {}
+
+    def logits(fold) -> np.ndarray:
+        if fold.name not in cache:
+            cache[fold.name] = fit_probe(data, fold.train, cfg.probe_C)[1]
+        return cache[fold.name]
+
+    def zero_shot(fold) -> np.ndarray:
+        fit = np.concatenate([fold.train, fold.cal])
+        comb = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed).fit(data.Z[fit], y[fit])
+        return comb.predict_proba(data.Z[fold.test])[:, 1]
+
+    def head_only(fold) -> np.ndarray:
+        lg = logits(fold)[:, None]
+        comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(lg[fold.cal], y[fold.cal])
+        return comb.predict_proba(lg[fold.test])[:, 1]
+
+    def combined(fold) -> np.ndarray:
+        X = combined_matrix(data, logits(fold))
+        comb = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, random_state=cfg.seed)
+        comb.fit(X[fold.cal], y[fold.cal])
+        return comb.predict_proba(X[fold.test])[:, 1]
+
+    models = {"combined": combined, "zero_shot": zero_shot, "head": head_only}
+    loso = run_folds(leave_one_source_out(data.rows), y, models, zero_shot=(data.Z, names))
+    logo = run_folds(leave_one_generator_out(data.rows, ("DetectRL", "Lastde")), y, models, zero_shot=(data.Z, names))
+    return {"models": list(models), "leave_one_source_out_table": loso, "leave_one_generator_out_table": logo,
+            "zero_shot_guard": guard_check(loso, "combined"),
+            "note": "Each fold refits the head (linear probe), the combiner and its calibration without the "
+                    "held-out group. Leave-one-source-out tests every text of the held-out source; "
+                    "leave-one-generator-out tests the generator's texts against the test-split humans of its "
+                    "source. Best zero-shot feature: chosen and oriented on the fold's training data."}
+
+
 def run(cfg: Config) -> dict:
     """The whole pipeline; returns the evaluation summary."""
     from training.evaluate import evaluate_bundle
 
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.runs_dir) / cfg.name
-    rows = prepare_rows(cfg, run_dir)
-    lm = load_lm(cfg.lm, device=cfg.device)
-    hidden_layer = lm.num_layers - cfg.k
-    print(f"[train] {len(rows)} texts, LM {lm.identity}, {lm.dtype}, hidden layer {hidden_layer}", file=sys.stderr)
-    featurize(lm, rows, run_dir / "cache", max_tokens=cfg.max_tokens, hidden_layer=hidden_layer,
-              batch_size=cfg.batch_size)
-    records = load_cache(run_dir / "cache", len(rows))
-    y_all = (rows["label"] == "ai").astype(int).to_numpy()
-    split = rows["split"].to_numpy()
-    idx = {s: np.flatnonzero(split == s) for s in ("train", "cal", "test")}
-    hiddens = [r["hidden"] for r in records]
+    lm, data, folder = prepare(cfg, run_dir)
+    idx = {s: data.idx(s) for s in ("train", "cal", "test")}
+    y_cal = data.y[idx["cal"]]
+    print(f"[train] LM {lm.identity} ({lm.precision}); train/cal/test {[len(v) for v in idx.values()]}",
+          file=sys.stderr)
 
-    def train_head(k: int, epochs: int) -> HeadTrainer:
-        trainer = HeadTrainer(lm.model, k=k, cached_k=cfg.k, lr=cfg.lr, epochs=epochs, batch_size=cfg.batch_size,
-                              seed=cfg.seed, device=lm.device)
-        return trainer.fit([hiddens[i] for i in idx["train"]], y_all[idx["train"]].tolist(),
-                           checkpoint=run_dir / f"head_k{k}.pt")
+    gen = generalization(cfg, data)
+    loso_mean = mean_auroc(gen["leave_one_source_out_table"], "combined")
+    print(f"[train] leave-one-source-out mean AUROC (combined) {loso_mean:.4f}", file=sys.stderr)
 
-    trainer = train_head(cfg.k, cfg.epochs)
-    # the test split is scored later from the saved bundle (training.evaluate), exactly as shipped
-    preds = {"cal": trainer.predict([hiddens[i] for i in idx["cal"]])}
-
-    def split_records(s: str) -> list[dict]:
-        return [records[i] for i in idx[s]]
-
-    cal_rows = feature_rows(split_records("cal"), preds["cal"][0])
-    y_cal = y_all[idx["cal"]]
+    probe, logits = fit_probe(data, idx["train"], cfg.probe_C)
+    cal_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in idx["cal"]]
     names = list(FEATURE_NAMES) + ["classifier_logit"]
     combined = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
     combined.fit(combined.matrix(cal_rows), y_cal)
@@ -201,48 +292,46 @@ def run(cfg: Config) -> dict:
     n_cal = np.asarray([r["n_tokens"] for r in cal_rows])
     min_tokens, length_table = choose_min_tokens(n_cal, y_cal, p_cal)
 
+    # Sentence model: the probe's per-token logits need per-token states the cache does not keep, so sentences
+    # are scored from their own token statistics only (the document score still uses the probe).
     rng = np.random.default_rng(cfg.seed)
-    seg_x, seg_y = segment_rows(split_records("cal"), preds["cal"][1], y_cal, rng)
-    segment = CalibratedCombiner(list(SEGMENT_FEATURE_NAMES), SEGMENT_LOG_FEATURES, random_state=cfg.seed)
+    seg_x, seg_y = segment_rows([data.records[i] for i in idx["cal"]], [None] * len(idx["cal"]), y_cal, rng)
+    seg_names = [n for n in SEGMENT_FEATURE_NAMES if n != "classifier_logit"]
+    segment = CalibratedCombiner(seg_names, SEGMENT_LOG_FEATURES, random_state=cfg.seed)
     segment.fit(segment.matrix(seg_x), seg_y)
-
-    extra_ablation = {}
-    for k in cfg.ablation_k:
-        if k == cfg.k:
-            continue
-        alt = train_head(k, cfg.epochs)
-        alt_cal, alt_test = alt.predict([hiddens[i] for i in idx["cal"]])[0], \
-            alt.predict([hiddens[i] for i in idx["test"]])[0]
-        alt_comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
-        alt_comb.fit(np.asarray(alt_cal)[:, None], y_cal)
-        extra_ablation[f"classifier_only_k{k}"] = alt_comb.predict_proba(np.asarray(alt_test)[:, None])[:, 1]
 
     thresholds = {"ai": t_ai, "human": t_human, "target_fpr": TARGET_FPR, "target_fnr": TARGET_FNR,
                   "min_tokens": min_tokens, "min_tokens_measurement": length_table,
                   "min_bucket_auroc": MIN_BUCKET_AUROC}
     manifest = {
         "name": cfg.name, "format_version": FORMAT_VERSION, "backbone": describe(lm), "max_tokens": cfg.max_tokens,
-        "head": {"k": cfg.k, "pooling": "mean_token_logit", "file": "head.safetensors", "dtype": "bfloat16"},
-        "features": names, "segment_features": list(SEGMENT_FEATURE_NAMES), "languages": [cfg.lang],
+        "precision": lm.precision,
+        "head": {"kind": "probe", "layers": list(data.layers), "C": cfg.probe_C, "file": "head.safetensors",
+                 "pooling": "token_mean"},
+        "features": names, "segment_features": seg_names, "languages": [cfg.lang],
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
                               "ai": sorted(float(v) for v in p_cal[y_cal == 1])},
         "feature_ranges": feature_ranges(cal_rows, y_cal), "versions": versions(),
-        "data": {"sources": list(cfg.sources), "lang": cfg.lang, "counts": split_manifest(rows)["counts"],
+        "data": {"sources": list(cfg.sources), "lang": cfg.lang, "licences": source_licences(cfg.sources),
+                 "counts": split_manifest(data.rows)["counts"],
+                 "label_policy": "AI = wording produced by a language model, including human drafts polished, "
+                                 "paraphrased or back-translated by a model; typo/character edits of human "
+                                 "text stay human",
                  "split": "grouped by pair_id (id when null), hashed with seed; see runs/<name>/split.json",
                  "config": cfg.data_key()},
     }
-    head_state = {k: v.to(torch.bfloat16) for k, v in trainer.head_.trainable_state_dict().items()
-                  if not k.startswith("body.wpe")}
     bundle = Bundle(path=Path(cfg.bundle_dir or BUNDLES_DIR / cfg.name), manifest=manifest, combiner=combined,
-                    segment_combiner=segment, head_state=head_state, metrics={},
+                    segment_combiner=segment, head_state=probe.to_tensors(), metrics={},
                     ablation={"features_only": features_only, "classifier_only": classifier_only})
     bundle.save()
-    extra = {"head_history": trainer.history_, "n": {s: int(len(v)) for s, v in idx.items()},
-             "calibration_cv_brier": combined.calibration_scores_,
+    extra = {"n": {s: int(len(v)) for s, v in idx.items()}, "lm_pass_cache": str(folder),
+             "calibration_cv_brier": combined.calibration_scores_, "combiner_C": combined.C_,
              "command": "python -m training.train" + (f" --name {cfg.name}" if cfg.name != "smollm2-en" else "")}
-    report = evaluate_bundle(bundle.path, run_dir, Path(cfg.reports_dir), extra_ablation=extra_ablation, extra=extra)
+    report = evaluate_bundle(bundle.path, run_dir, Path(cfg.reports_dir), extra=extra, generalization=gen,
+                             data=data)
     bundle.metrics = json.loads(json.dumps({"overall": report["overall"], "ablation": report.get("ablation"),
+                                            "leave_one_source_out": report.get("leave_one_source_out"),
                                             "thresholds": thresholds}, default=str))
     bundle.save()
     print(f"[train] bundle written to {bundle.path}", file=sys.stderr)
@@ -268,17 +357,29 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--bundle-dir", default=None)
     ap.add_argument("--reports-dir", default=d.reports_dir)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--lang", default=d.lang, help="language of the texts used (and of the bundle)")
+    ap.add_argument("--pass-only", action="store_true", help="only run (or resume) the cached LM pass")
+    ap.add_argument("--partial", action="store_true", help="train on the texts already in the LM-pass cache "
+                                                           "instead of finishing the pass first")
+    ap.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th text of the pass "
+                                                    "(run n processes with --pass-only and OMP_NUM_THREADS=1)")
     a = ap.parse_args(argv)
     weights = d.source_weights if a.sources == list(d.sources) else ()  # () = equal weights
     return Config(name=a.name, lm=a.lm, data_dir=a.data_dir, sources=tuple(a.sources),
                   sizes=tuple(int(x) for x in a.sizes.split(",")), source_weights=weights,
                   max_tokens=a.max_tokens, k=a.k, epochs=a.epochs, batch_size=a.batch_size,
                   ablation_k=tuple(int(x) for x in a.ablation_k.split(",") if x), runs_dir=a.runs_dir,
-                  bundle_dir=a.bundle_dir, reports_dir=a.reports_dir, device=a.device)
+                  bundle_dir=a.bundle_dir, reports_dir=a.reports_dir, device=a.device, lang=a.lang,
+                  pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
+                  n_workers=int(a.worker.split("/")[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(parse_args(argv))
+    cfg = parse_args(argv)
+    if cfg.pass_only:
+        run_pass(cfg, prepare_rows(cfg, Path(cfg.runs_dir) / cfg.name))
+        return 0
+    run(cfg)
     return 0
 
 
