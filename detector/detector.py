@@ -11,11 +11,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from detector.bundle import DEFAULT_BUNDLE, Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
+from detector.bundle import Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
 from detector.combiner import adjust_for_prior
 from detector.features import extract_features
 from detector.language import detect_language, is_supported
@@ -36,6 +37,9 @@ from detector.segments import sentence_segment_features
 from detector.sentences import sentence_spans
 from detector.thresholds import threshold_at_fpr
 from detector.token_stats import TokenStats, compute_token_stats
+
+if TYPE_CHECKING:
+    from detector.router import Router
 
 # Characters kept from one text before tokenising: far more than max_tokens needs, bounded memory.
 MAX_TEXT_CHARS = 100_000
@@ -81,16 +85,20 @@ class Detector:
 
     @classmethod
     def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None,
-             dtype: str | None = None) -> Detector:
-        """Load a bundle (default: the shipped one) and its backbone; repeated loads reuse both.
+             dtype: str | None = None) -> Detector | Router:
+        """Load a bundle and its backbone; repeated loads reuse both.
 
+        With neither ``bundle`` nor ``lm``: a ``detector.router.Router`` over the shipped bundles (same public
+        API), which sends each text to the bundle for its language and loads a bundle only when a text needs it.
+        ``lm`` alone picks the shipped bundle trained on that backbone.
         ``dtype``: the backbone's precision, ``auto`` | ``float32`` | ``bfloat16`` (default: $DETECTOR_DTYPE,
         else ``auto``: bf16 where the CPU/GPU runs it natively). The head always runs in fp32.
         """
-        if bundle is None:
-            path = find_bundle_for_lm(lm) if lm else resolve_bundle_path(DEFAULT_BUNDLE)
-        else:
-            path = resolve_bundle_path(bundle)
+        if bundle is None and lm is None:
+            from detector.router import Router  # imports this module: loaded here, not at the top
+
+            return Router.load(device=device, dtype=dtype)
+        path = find_bundle_for_lm(lm) if bundle is None else resolve_bundle_path(bundle)
         torch_dtype = resolve_dtype(dtype, device or "cpu")
         key = (str(path.resolve()), str(lm), str(device), str(torch_dtype))
         with _CACHE_LOCK:

@@ -40,7 +40,8 @@ class Score:
     """Calibrated verdict for one text.
 
     ``prob_ai`` is None when the detector abstains (see ABSTAIN_LABELS). ``text`` is the
-    normalised text that ``segments``/``tokens`` offsets point into.
+    normalised text that ``segments``/``tokens`` offsets point into. ``bundle`` names the bundle the
+    text was routed to (``detector.router``), so a mixed-language batch says which detector gave each verdict.
     """
 
     prob_ai: float | None
@@ -55,6 +56,7 @@ class Score:
     tokens: list[TokenView] | None = None
     threshold_ai: float | None = None
     threshold_human: float | None = None
+    bundle: str | None = None
 
     @property
     def max_segment_prob_ai(self) -> float | None:
