@@ -70,7 +70,9 @@ class LanguageModel:
 
     @property
     def precision(self) -> str:
-        """The backbone's precision as written in rows and summaries ('float32', 'bfloat16')."""
+        """The backbone's precision as written in rows, summaries and caches ('float32', 'bfloat16', 'int8')."""
+        if getattr(self.model, "detector_precision", None) == INT8:  # fp32 model with int8 blocks
+            return INT8
         return dtype_name(self.dtype)
 
 
@@ -133,7 +135,8 @@ def default_dtype(device: torch.device) -> torch.dtype:
     """bf16 where the hardware runs it natively (AVX512-BF16/AMX CPUs, recent GPUs), else fp32.
 
     Measured on SmolLM2: bf16 vs fp32 per-token log-prob mean abs diff 0.038 nats (see
-    tests/test_lm.py::test_bf16_matches_fp32); int8 dynamic quantisation is never used.
+    tests/test_lm.py::test_bf16_matches_fp32). ``auto`` never picks ``int8``: int8 blocks missed the
+    0.05-nat bound and were not faster than fp32 with AVX2 only (see detector/quantize.py, reports/precision.md).
     """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -145,9 +148,11 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 
 DTYPE_ENV = "DETECTOR_DTYPE"
-DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+INT8 = "int8"
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "int8")
+# "int8" is marked by torch.qint8: an fp32 model whose transformer blocks are int8 (detector.quantize), CPU only.
 _DTYPE_NAMES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
-                "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
+                "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16, "int8": torch.qint8}
 
 
 def resolve_dtype(dtype: str | torch.dtype | None = None, device: torch.device | str = "cpu") -> torch.dtype:
@@ -167,8 +172,8 @@ def resolve_dtype(dtype: str | torch.dtype | None = None, device: torch.device |
 
 
 def dtype_name(dtype: torch.dtype) -> str:
-    """'float32' / 'bfloat16': how precisions are written in manifests, rows and summaries."""
-    return str(dtype).removeprefix("torch.")
+    """'float32' / 'bfloat16' / 'int8': how precisions are written in manifests, rows and summaries."""
+    return INT8 if dtype == torch.qint8 else str(dtype).removeprefix("torch.")
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
@@ -231,7 +236,8 @@ def load_lm(spec: str | None = None, device: str | torch.device | None = None,
             dtype: str | torch.dtype | None = None) -> LanguageModel:
     """Load (or reuse from this process) a backbone by spec; see the module docstring.
 
-    ``dtype``: ``auto`` | ``float32`` | ``bfloat16`` (default: $DETECTOR_DTYPE, else ``auto``).
+    ``dtype``: ``auto`` | ``float32`` | ``bfloat16`` | ``int8`` (default: $DETECTOR_DTYPE, else ``auto``).
+    ``int8`` (CPU only, never chosen by ``auto``) loads fp32 and quantises the blocks (``detector.quantize``).
     """
     spec = spec or DEFAULT_LM
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -244,6 +250,11 @@ def load_lm(spec: str | None = None, device: str | torch.device | None = None,
 
 
 def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> LanguageModel:
+    int8 = dtype == torch.qint8
+    if int8:
+        if device.type != "cpu":
+            raise BackboneError(f"precision int8 runs on the CPU only, not on {device}")
+        dtype = torch.float32
     if spec.startswith("embedded:"):
         name = spec.split(":", 1)[1]
         sha = declared_gguf_sha256(name)
@@ -280,6 +291,10 @@ def _load_uncached(spec: str, device: torch.device, dtype: torch.dtype) -> Langu
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    if int8:
+        from detector.quantize import quantize_blocks
+
+        quantize_blocks(model)
     return LanguageModel(spec=spec, model=model, tokenizer=tokenizer, identity=identity,
                          weights_sha256=sha, prefix_id=_prefix_id(tokenizer), device=device)
 
@@ -289,5 +304,5 @@ def describe(lm: LanguageModel) -> dict:
     return json.loads(json.dumps({
         "spec": lm.spec, "identity": lm.identity, "weights_sha256": lm.weights_sha256,
         "model_type": lm.model.config.model_type, "num_layers": lm.num_layers,
-        "hidden_size": lm.hidden_size, "vocab_size": int(lm.model.config.vocab_size),
+        "hidden_size": lm.hidden_size, "vocab_size": int(lm.model.config.vocab_size), "precision": lm.precision,
     }))
