@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from training.metrics import auroc, expected_calibration_error, tpr_at_fpr
 
@@ -76,8 +77,8 @@ def oriented_auroc(y_fit: np.ndarray, x_fit: np.ndarray, y_test: np.ndarray, x_t
 def _rank01(x: np.ndarray) -> np.ndarray:
     """Scores mapped into [0, 1] by rank (AUROC only needs the order; metrics want probabilities)."""
     x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
-    order = x.argsort(kind="mergesort").argsort(kind="mergesort")
-    return order / max(len(x) - 1, 1)
+    ranks = rankdata(x)  # ties share a rank: a constant feature must score 0.5, not the row order
+    return (ranks - 1) / max(len(x) - 1, 1)
 
 
 def best_zero_shot(y: np.ndarray, X: np.ndarray, names: Sequence[str], fit: np.ndarray,
