@@ -37,10 +37,12 @@ def test_readme_headline_matches_the_report() -> None:
 
 
 @pytest.mark.slow
-def test_default_detector_ranks_the_samples(smollm2_fp32) -> None:
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_default_detector_ranks_the_samples(smollm2_fp32, precision: str) -> None:
     from detector import Detector
 
-    det = Detector.load()
+    det = Detector.load(dtype=precision)
+    assert det.precision == precision
     assert det.lm.weights_sha256 == json.loads((BUNDLE / "manifest.json").read_text())["backbone"]["weights_sha256"]
     with open(REPO / "data" / "samples" / "labels.csv") as fh:
         labels = {row["file"]: row["label"] for row in csv.DictReader(fh)}
