@@ -7,6 +7,8 @@ What is timed (after one warm-up call per method, on the same fixed set of ~400-
   variance together) followed by ``sentence_spans`` + ``features.extract_features``; dtype ``auto``
   (bf16 only on CPUs with avx512_bf16/AMX, otherwise fp32 - see ``detector.lm.default_dtype``).
 * **naive** - one text at a time, fp32, no batching, the same single pass (the issue's definition).
+* **int8** - the product path with ``dtype="int8"`` (fp32 model, int8 transformer blocks, ``detector.quantize``):
+  an experimental precision that ``auto`` never picks; shown so its speed is measured on each CPU kind.
 * **multipass** - what typical single-feature detection scripts do when strung together: one text at a
   time, fp32, no batching, and a SEPARATE forward pass for each feature family:
   (1) perplexity / log-prob, (2) rank (full ``argsort`` of the vocabulary, as GLTR's reference code
@@ -17,9 +19,14 @@ What is timed (after one warm-up call per method, on the same fixed set of ~400-
 The last line compares against **naive** (batching + dtype only; on a CPU without avx512_bf16/AMX
 both run fp32 and the gap is small). The multipass line adds the effect of 1 pass instead of 4.
 Each method runs in its own subprocess so its peak RSS (``ru_maxrss``, which includes
-loading the model) is its own. Tokens/s counts scored tokens (truncated at ``--max-tokens``).
+loading the model) is its own. Tokens/s counts scored tokens (truncated at ``--max-tokens``); "tok/CPU-s"
+divides by the process's CPU time instead, a steadier figure when other jobs share the cores.
 
-Usage: ``python benchmarks/throughput.py [--n-texts 16] [--lm embedded:smollm2] [--batch-size 8]``
+``--emulate-avx2`` runs every worker with the ISA restricted to AVX2 (``ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2``) and the product at the
+precision ``auto`` picks on an AVX2-only CPU (fp32): an emulation of the project's AVX2-only machines.
+
+Usage: ``python benchmarks/throughput.py [--n-texts 16] [--lm embedded:smollm2] [--batch-size 8] [--emulate-avx2]``
 The last line is ``throughput: <tok/s> tok/s, naive <tok/s> tok/s, speedup <x>x``.
 """
 
@@ -40,6 +47,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 RESULT_PREFIX = "THROUGHPUT_RESULT "
+AVX2_ONLY_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                 "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+# The issue's targets: product vs the naive fp32 loop, and peak memory.
+TARGET_SPEEDUP_NATIVE_BF16 = 1.4
+TARGET_SPEEDUP_AVX2 = 1.2
+TARGET_PEAK_RSS_MB = 2.5 * 1024
 WORDS_PER_TEXT = 330  # ~400 tokens of plain English with GPT-2/SmolLM2-style tokenisers
 
 SENTENCES = (
@@ -204,10 +217,11 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     texts = build_texts(args.n_texts)
     t0 = time.perf_counter()
-    lm = load_lm(args.lm, device="cpu", dtype=None if args.worker == "product" else "float32")
+    dtype = {"product": args.product_dtype or None, "int8": "int8"}.get(args.worker, "float32")
+    lm = load_lm(args.lm, device="cpu", dtype=dtype)
     runners = {"naive": run_naive, "multipass": run_multipass}
     load_s = time.perf_counter() - t0
-    if args.worker == "product":
+    if args.worker in ("product", "int8"):
         def call(batch: list[str]) -> tuple[list[dict[str, float]], int]:
             return run_product(lm, batch, args.batch_size, args.max_tokens)
     else:
@@ -215,11 +229,12 @@ def worker(args: argparse.Namespace) -> None:
             return runners[args.worker](lm, batch, args.max_tokens)
     call(texts[:1])  # warm-up
     rss_before = peak_rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     feats, n_tokens = call(texts)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     print(RESULT_PREFIX + json.dumps({
-        "method": args.worker, "dtype": str(lm.dtype).replace("torch.", ""), "identity": lm.identity,
+        "method": args.worker, "dtype": lm.precision, "identity": lm.identity, "cpu_seconds": cpu_seconds,
+        "isa": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(), "load_s": load_s, "seconds": seconds, "n_texts": len(texts),
         "n_tokens": n_tokens, "peak_rss_mb": peak_rss_mb(), "peak_rss_before_timing_mb": rss_before,
         "features": feats,
@@ -234,7 +249,11 @@ def run_in_subprocess(method: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--n-texts", str(args.n_texts),
            "--lm", args.lm, "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens),
            "--threads", str(args.threads)]
+    if args.emulate_avx2:
+        cmd += ["--product-dtype", "float32"]  # what auto picks on an AVX2-only CPU
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    if args.emulate_avx2:
+        env.update(AVX2_ONLY_ENV)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -247,7 +266,8 @@ def report(result: dict, passes: str) -> tuple[float, str]:
     tok_s = result["n_tokens"] / result["seconds"]
     print(f"  {result['method']:<8} {passes}: dtype {result['dtype']}, {result['threads']} threads, "
           f"{result['n_texts']} texts / {result['n_tokens']} tokens in {result['seconds']:.1f} s -> "
-          f"{result['n_texts'] / result['seconds']:.2f} texts/s, {tok_s:.1f} tok/s; "
+          f"{result['n_texts'] / result['seconds']:.2f} texts/s, {tok_s:.1f} tok/s "
+          f"({result['n_tokens'] / result['cpu_seconds']:.1f} tok/CPU-s); "
           f"peak RSS {result['peak_rss_mb']:.0f} MB "
           f"({result['peak_rss_before_timing_mb']:.0f} MB after load + warm-up; load {result['load_s']:.1f} s)")
     return tok_s, result["dtype"]
@@ -261,18 +281,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
-    parser.add_argument("--worker", choices=("product", "naive", "multipass"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("product", "naive", "multipass", "int8"), help=argparse.SUPPRESS)
+    parser.add_argument("--product-dtype", default="", help=argparse.SUPPRESS)
     parser.add_argument("--skip-multipass", action="store_true", help="skip the slow 4-pass comparison")
+    parser.add_argument("--skip-int8", action="store_true", help="skip the experimental int8 line")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="restrict every worker to AVX2 (torch, oneDNN, MKL, fbgemm) and run the product in fp32, "
+                             "as auto does on AVX2-only CPUs")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return
 
     flags = cpu_flags()
+    native_bf16 = (flags["avx512_bf16"] or flags["amx_bf16"]) and not args.emulate_avx2
     print(f"backbone {args.lm}; {args.n_texts} texts of ~{WORDS_PER_TEXT} words, max {args.max_tokens} tokens, "
           f"batch size {args.batch_size}")
     print("CPU flags: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in flags.items())
-          + f"; {os.cpu_count()} logical CPUs")
+          + f"; {os.cpu_count()} logical CPUs; load average at start {os.getloadavg()[0]:.1f}")
+    if args.emulate_avx2:
+        print("EMULATING an AVX2-only CPU: " + " ".join(f"{k}={v}" for k, v in AVX2_ONLY_ENV.items())
+              + "; product forced to float32 (auto's choice without avx512_bf16/AMX)")
     print("product = batched, 1 pass per text, dtype auto; naive = one text at a time, fp32, no batching "
           "(1 pass); multipass = naive plus 4 separate forward passes per text (perplexity, rank via argsort, "
           "entropy, Fast-DetectGPT), as separate single-feature scripts do")
@@ -280,12 +309,19 @@ def main(argv: list[str] | None = None) -> None:
     naive = run_in_subprocess("naive", args)
     product_tok_s, product_dtype = report(product, "(1 pass/text, batched)")
     naive_tok_s, _ = report(naive, "(1 pass/text, unbatched, fp32)")
+    int8 = None if args.skip_int8 else run_in_subprocess("int8", args)
+    if int8 is not None:
+        int8_tok_s, _ = report(int8, "(1 pass/text, batched, int8 blocks; experimental, never auto)")
     if not args.skip_multipass:
         multipass = run_in_subprocess("multipass", args)
         multi_tok_s, _ = report(multipass, "(4 passes/text, unbatched, fp32)")
         print(f"multipass: {multi_tok_s:.1f} tok/s, product speedup over it {product_tok_s / multi_tok_s:.1f}x")
-    print(f"product dtype chosen by detector.lm.default_dtype: {product_dtype} "
-          f"(bf16 needs avx512_bf16/AMX: {'present' if flags['avx512_bf16'] or flags['amx_bf16'] else 'absent'})")
+    print(f"product precision chosen: {product_dtype} (kernels: {product['isa']}; "
+          f"bf16 needs avx512_bf16/AMX: {'present' if native_bf16 else 'absent'})")
+    if int8 is not None:
+        print(f"int8: {int8_tok_s:.1f} tok/s, {int8_tok_s / naive_tok_s:.2f}x the naive fp32 loop "
+              f"({int8['n_tokens'] / int8['cpu_seconds'] / (naive['n_tokens'] / naive['cpu_seconds']):.2f}x per "
+              "CPU-second)")
     print("peak RSS is per method: each ran in its own subprocess (ru_maxrss, includes model loading)")
     for name in ("mean_logprob", "mean_log_rank", "mean_entropy", "fast_detectgpt"):
         diff = max(abs(a[name] - b[name]) for a, b in zip(product["features"], naive["features"]))
@@ -293,8 +329,16 @@ def main(argv: list[str] | None = None) -> None:
     for name in () if args.skip_multipass else ("mean_logprob", "mean_log_rank", "mean_entropy", "fast_detectgpt"):
         diff = max(abs(a[name] - b[name]) for a, b in zip(product["features"], multipass["features"]))
         print(f"  feature agreement product vs multipass {name}: max abs diff {diff:.2e}")
+    target = TARGET_SPEEDUP_NATIVE_BF16 if native_bf16 else TARGET_SPEEDUP_AVX2
+    speedup = product_tok_s / naive_tok_s
+    cpu_speedup = (product["n_tokens"] / product["cpu_seconds"]) / (naive["n_tokens"] / naive["cpu_seconds"])
+    rss = product["peak_rss_mb"]
+    print(f"target ({'native bf16' if native_bf16 else 'no native bf16'}): product >= {target}x naive -> "
+          f"{'met' if speedup >= target else 'NOT met'} ({speedup:.2f}x wall, {cpu_speedup:.2f}x per CPU-second); "
+          f"peak RSS <= {TARGET_PEAK_RSS_MB:.0f} MB -> {'met' if rss <= TARGET_PEAK_RSS_MB else 'NOT met'} "
+          f"({rss:.0f} MB); load average at end {os.getloadavg()[0]:.1f}")
     print(f"throughput: {product_tok_s:.1f} tok/s, naive {naive_tok_s:.1f} tok/s, "
-          f"speedup {product_tok_s / naive_tok_s:.1f}x")
+          f"speedup {speedup:.1f}x")
 
 
 if __name__ == "__main__":
