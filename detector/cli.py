@@ -23,7 +23,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_ALL_FAILED = 3
 EXIT_INTERRUPTED = 130
-# Same as detector.lm.DTYPE_CHOICES (a test checks): spelled out so --help need not import torch.
+# The common choices, for --help without importing torch; --dtype is validated against detector.lm.DTYPE_CHOICES.
 DTYPE_CHOICES = ("auto", "float32", "bfloat16")
 ENGINES = ("local", "ray")
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resume", action="store_true",
                        help="continue an interrupted run: skip files already scored in --out (same content)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    score.add_argument("--dtype", choices=DTYPE_CHOICES, default=None,
+    score.add_argument("--dtype", type=_dtype, default=None, metavar="|".join(DTYPE_CHOICES),
                        help="model precision (default: $DETECTOR_DTYPE, else auto = bfloat16 where the CPU "
                             "runs it natively, else float32); shown in the summary and the precision column")
     scale = score.add_argument_group("scaling out (--engine ray; needs: pip install -r requirements-scale.txt)")
@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--address", default=None,
                        help="join this running Ray cluster (e.g. auto or ray://head:10001); default: start a local one")
     return parser
+
+
+def _dtype(value: str) -> str:
+    """A precision the model loader knows (imports detector.lm, and so torch, only when --dtype is given)."""
+    from detector.lm import DTYPE_CHOICES as known
+
+    choice = value.strip().lower()
+    if choice not in known:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(known)}, got {value!r}")
+    return choice
 
 
 def _positive_float(value: str) -> float:
