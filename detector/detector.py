@@ -73,7 +73,10 @@ class Detector:
         self.head = bundle.build_head(lm)
         manifest = bundle.manifest
         self.max_tokens = int(manifest["max_tokens"])
-        self.hidden_layer = lm.num_layers - int(manifest["head"]["k"])
+        # Two head kinds: a linear probe on token-mean states of a few layers, or fine-tuned top-k blocks.
+        self.head_kind = str(manifest["head"].get("kind", "blocks"))
+        self.token_layers = tuple(manifest["head"]["layers"]) if self.head_kind == "probe" else ()
+        self.hidden_layer = None if self.head_kind == "probe" else lm.num_layers - int(manifest["head"]["k"])
         self.languages = list(manifest["languages"])
         thresholds = manifest["thresholds"]
         self.threshold_ai = float(thresholds["ai"])
@@ -99,7 +102,7 @@ class Detector:
 
             return Router.load(device=device, dtype=dtype)
         path = find_bundle_for_lm(lm) if bundle is None else resolve_bundle_path(bundle)
-        torch_dtype = resolve_dtype(dtype, device or "cpu")
+        torch_dtype = resolve_dtype(dtype, device or ("cuda" if torch.cuda.is_available() else "cpu"))
         key = (str(path.resolve()), str(lm), str(device), str(torch_dtype))
         with _CACHE_LOCK:
             if key not in _CACHE:
@@ -161,14 +164,18 @@ class Detector:
         return _Prepared(norm.text, warnings, lang)
 
     def forward(self, texts: Sequence[str], batch_size: int = 8) -> list[tuple[TokenStats, np.ndarray]]:
-        """One LM pass per text (batched) and the fine-tuned head on its hidden state."""
+        """One LM pass per text (batched) and the trained head on its hidden states (per-token logits)."""
         if not texts:
             return []
         with self._lock, torch.inference_mode():
             stats = compute_token_stats(self.lm, texts, max_tokens=self.max_tokens, batch_size=batch_size,
-                                        hidden_layer=self.hidden_layer)
+                                        hidden_layer=self.hidden_layer, token_layers=self.token_layers)
             out = []
             for st in stats:
+                if self.head_kind == "probe":
+                    out.append((st, self.head.token_logits(st.layer_states)))
+                    st.layer_states = None  # not needed any more; keeps batch memory flat
+                    continue
                 hidden = st.hidden.to(self.lm.device, torch.float32)[None]
                 mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=self.lm.device)
                 _, token_logits = self.head(hidden, mask)

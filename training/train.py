@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.model_selection import StratifiedKFold
 
 from detector.bundle import BUNDLES_DIR, FORMAT_VERSION, Bundle
 from detector.combiner import CalibratedCombiner
@@ -28,11 +29,12 @@ from detector.lm import DEFAULT_LM, describe, load_lm
 from detector.probe import LinearProbe
 from detector.segments import SEGMENT_FEATURE_NAMES, SEGMENT_LOG_FEATURES, sentence_segment_features
 from detector.sentences import sentence_spans
-from detector.thresholds import threshold_at_fnr, threshold_at_fpr
+from detector.thresholds import threshold_at_fnr, threshold_at_fpr_per_group
 from detector.token_stats import TokenStats
 from training.data import ENGLISH_SOURCES, REPO_ROOT, load_sources, sample_split, source_licences, split_manifest
 from training.featurize import cached_count, featurize, load_records, normalized, pass_dir, pooled_layers
 from training.generalization import guard_check, leave_one_generator_out, leave_one_source_out, mean_auroc, run_folds
+from training.metrics import length_bucket
 
 # Features passed through log1p before scaling (heavy-tailed).
 LOG_FEATURES = ("perplexity", "burstiness_mean_ppl", "burstiness_std_ppl", "burstiness_max_ppl", "n_tokens")
@@ -41,6 +43,7 @@ TARGET_FNR = 0.01  # share of AI calibration texts allowed at or below the `huma
 MIN_TOKEN_CANDIDATES = (16, 32, 64, 128)  # lower edges of the length buckets tried for `insufficient_text`
 MIN_BUCKET_AUROC = 0.85  # a length bucket below this AUROC on cal is "where accuracy collapses"
 MAX_SEGMENTS = 8000  # sentences used to fit the segment model
+MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 
 
 @dataclass
@@ -212,10 +215,20 @@ def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
     return lm, Prepared(rows, records, zs_rows, Z, pooled, y, pooled_layers(lm.num_layers)), folder
 
 
-def fit_probe(data: Prepared, fit: np.ndarray, C: float) -> tuple[LinearProbe, np.ndarray]:
-    """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row."""
-    probe = LinearProbe(data.layers, C=C).fit(data.pooled[fit], data.y[fit], data.rows["source"].to_numpy()[fit])
-    return probe, probe.decision_function(data.pooled)
+def fit_probe(data: Prepared, fit: np.ndarray, C: float, folds: int = 5,
+              seed: int = 0) -> tuple[LinearProbe, np.ndarray]:
+    """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row.
+
+    The logits of the ``fit`` rows themselves are cross-fitted (each from a probe that did not see it), so the
+    combiner can be fit on training and calibration rows together without trusting in-sample head scores.
+    """
+    src = data.rows["source"].to_numpy()
+    probe = LinearProbe(data.layers, C=C).fit(data.pooled[fit], data.y[fit], src[fit])
+    logits = probe.decision_function(data.pooled)
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
+        part = LinearProbe(data.layers, C=C).fit(data.pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
+        logits[fit[te]] = part.decision_function(data.pooled[fit[te]])
+    return probe, logits
 
 
 def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
@@ -230,23 +243,27 @@ def generalization(cfg: Config, data: Prepared) -> dict:
 
     def logits(fold) -> np.ndarray:
         if fold.name not in cache:
-            cache[fold.name] = fit_probe(data, fold.train, cfg.probe_C)[1]
+            cache[fold.name] = fit_probe(data, fold.train, cfg.probe_C, seed=cfg.seed)[1]
         return cache[fold.name]
 
+    def fit_rows(fold) -> np.ndarray:
+        return np.concatenate([fold.train, fold.cal])
+
     def zero_shot(fold) -> np.ndarray:
-        fit = np.concatenate([fold.train, fold.cal])
-        comb = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed).fit(data.Z[fit], y[fit])
+        comb = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
+        comb.fit(data.Z[fit_rows(fold)], y[fit_rows(fold)])
         return comb.predict_proba(data.Z[fold.test])[:, 1]
 
     def head_only(fold) -> np.ndarray:
         lg = logits(fold)[:, None]
-        comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(lg[fold.cal], y[fold.cal])
+        comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
+        comb.fit(lg[fit_rows(fold)], y[fit_rows(fold)])
         return comb.predict_proba(lg[fold.test])[:, 1]
 
     def combined(fold) -> np.ndarray:
         X = combined_matrix(data, logits(fold))
         comb = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, random_state=cfg.seed)
-        comb.fit(X[fold.cal], y[fold.cal])
+        comb.fit(X[fit_rows(fold)], y[fit_rows(fold)])
         return comb.predict_proba(X[fold.test])[:, 1]
 
     models = {"combined": combined, "zero_shot": zero_shot, "head": head_only}
@@ -254,7 +271,8 @@ def generalization(cfg: Config, data: Prepared) -> dict:
     logo = run_folds(leave_one_generator_out(data.rows, ("DetectRL", "Lastde")), y, models, zero_shot=(data.Z, names))
     return {"models": list(models), "leave_one_source_out_table": loso, "leave_one_generator_out_table": logo,
             "zero_shot_guard": guard_check(loso, "combined"),
-            "note": "Each fold refits the head (linear probe), the combiner and its calibration without the "
+            "note": "Each fold refits the head (linear probe, on train rows, cross-fitted logits) and the combiner "
+                    "and its calibration (on train + cal rows) without the "
                     "held-out group. Leave-one-source-out tests every text of the held-out source; "
                     "leave-one-generator-out tests the generator's texts against the test-split humans of its "
                     "source. Best zero-shot feature: chosen and oriented on the fold's training data."}
@@ -268,7 +286,6 @@ def run(cfg: Config) -> dict:
     run_dir = Path(cfg.runs_dir) / cfg.name
     lm, data, folder = prepare(cfg, run_dir)
     idx = {s: data.idx(s) for s in ("train", "cal", "test")}
-    y_cal = data.y[idx["cal"]]
     print(f"[train] LM {lm.identity} ({lm.precision}); train/cal/test {[len(v) for v in idx.values()]}",
           file=sys.stderr)
 
@@ -276,31 +293,44 @@ def run(cfg: Config) -> dict:
     loso_mean = mean_auroc(gen["leave_one_source_out_table"], "combined")
     print(f"[train] leave-one-source-out mean AUROC (combined) {loso_mean:.4f}", file=sys.stderr)
 
-    probe, logits = fit_probe(data, idx["train"], cfg.probe_C)
-    cal_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in idx["cal"]]
+    # The head is fit on train; the combiner on train (cross-fitted head logits) + cal, so thresholds and
+    # calibration rest on every text the head did not see, not on the small calibration split alone.
+    probe, logits = fit_probe(data, idx["train"], cfg.probe_C, seed=cfg.seed)
+    fit = np.concatenate([idx["train"], idx["cal"]])
+    fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
+    y_fit = data.y[fit]
+    cal_rows = fit_rows[len(idx["train"]):]
     names = list(FEATURE_NAMES) + ["classifier_logit"]
     combined = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
-    combined.fit(combined.matrix(cal_rows), y_cal)
+    combined.fit(combined.matrix(fit_rows), y_fit)
     features_only = CalibratedCombiner(list(FEATURE_NAMES), LOG_FEATURES, random_state=cfg.seed)
-    features_only.fit(features_only.matrix(cal_rows), y_cal)
+    features_only.fit(features_only.matrix(fit_rows), y_fit)
     classifier_only = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
-    classifier_only.fit(classifier_only.matrix(cal_rows), y_cal)
+    classifier_only.fit(classifier_only.matrix(fit_rows), y_fit)
 
-    p_cal = combined.oof_proba_
-    t_ai = threshold_at_fpr(p_cal[y_cal == 0], TARGET_FPR)
+    p_cal, y_cal = combined.oof_proba_, y_fit
+    n_cal = np.asarray([r["n_tokens"] for r in fit_rows])
+    # The `ai` line must keep its FPR for every source and every length the fit data can measure.
+    humans = y_cal == 0
+    group_sets = {"source": data.rows["source"].to_numpy()[fit],
+                  "length": np.asarray([length_bucket(n) for n in n_cal])}
+    t_ai = max(threshold_at_fpr_per_group(p_cal[humans], g[humans], TARGET_FPR, MIN_GROUP_HUMANS)
+               for g in group_sets.values())
     t_human = min(threshold_at_fnr(p_cal[y_cal == 1], TARGET_FNR), t_ai)
-    n_cal = np.asarray([r["n_tokens"] for r in cal_rows])
     min_tokens, length_table = choose_min_tokens(n_cal, y_cal, p_cal)
 
     # Sentence model: the probe's per-token logits need per-token states the cache does not keep, so sentences
     # are scored from their own token statistics only (the document score still uses the probe).
     rng = np.random.default_rng(cfg.seed)
-    seg_x, seg_y = segment_rows([data.records[i] for i in idx["cal"]], [None] * len(idx["cal"]), y_cal, rng)
+    seg_x, seg_y = segment_rows([data.records[i] for i in idx["cal"]], [None] * len(idx["cal"]),
+                                data.y[idx["cal"]], rng)
     seg_names = [n for n in SEGMENT_FEATURE_NAMES if n != "classifier_logit"]
     segment = CalibratedCombiner(seg_names, SEGMENT_LOG_FEATURES, random_state=cfg.seed)
     segment.fit(segment.matrix(seg_x), seg_y)
 
     thresholds = {"ai": t_ai, "human": t_human, "target_fpr": TARGET_FPR, "target_fnr": TARGET_FNR,
+                  "ai_rule": f"strictest 1%-FPR line over all humans, each source and each length bucket with "
+                             f">= {MIN_GROUP_HUMANS} human texts (out-of-fold, train + cal)",
                   "min_tokens": min_tokens, "min_tokens_measurement": length_table,
                   "min_bucket_auroc": MIN_BUCKET_AUROC}
     manifest = {
@@ -312,7 +342,7 @@ def run(cfg: Config) -> dict:
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
                               "ai": sorted(float(v) for v in p_cal[y_cal == 1])},
-        "feature_ranges": feature_ranges(cal_rows, y_cal), "versions": versions(),
+        "feature_ranges": feature_ranges(cal_rows, data.y[idx["cal"]]), "versions": versions(),
         "data": {"sources": list(cfg.sources), "lang": cfg.lang, "licences": source_licences(cfg.sources),
                  "counts": split_manifest(data.rows)["counts"],
                  "label_policy": "AI = wording produced by a language model, including human drafts polished, "
