@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from detector.language import chinese_by_script, detect_language, is_supported
@@ -39,3 +42,19 @@ def test_english_with_a_few_chinese_words_stays_english() -> None:
 @pytest.mark.parametrize("text", ["你好", "", "12345 !!!", "好的。"])
 def test_too_short_to_tell(text: str) -> None:
     assert detect_language(text) == (None, 0.0)
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def test_every_sample_is_labelled_and_in_its_language() -> None:
+    """data/samples/labels.csv lists exactly the sample files; Chinese ones (zh/) are identified as Chinese."""
+    with open(SAMPLES / "labels.csv", newline="") as fh:
+        labels = {row["file"]: row["label"] for row in csv.DictReader(fh)}
+    files = {p.relative_to(SAMPLES).as_posix() for p in SAMPLES.rglob("*.txt")}
+    assert files == set(labels) and set(labels.values()) == {"ai", "human"}
+    chinese = sorted(f for f in files if f.startswith("zh/"))
+    assert len(chinese) >= 3
+    for name in files:
+        lang, _ = detect_language((SAMPLES / name).read_text())
+        assert lang == ("zh" if name in chinese else "en"), name
