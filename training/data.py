@@ -60,7 +60,9 @@ def load_source(source: str, data_dir: str | os.PathLike | None = None) -> pd.Da
     # Surrounding whitespace is a label shortcut in some sets (AI texts opening with a newline).
     df["text"] = df["text"].astype(str).str.strip().map(strip_chat_preamble)
     df["variant"] = df["variant"].fillna("none").astype(str).replace({"None": "none"})
-    df["label"] = df["label"].where(~df["variant"].isin(MODEL_REWRITTEN_HUMAN_VARIANTS), "ai")
+    rewritten = df["variant"].isin(MODEL_REWRITTEN_HUMAN_VARIANTS)
+    df["label"] = df["label"].where(~rewritten, "ai")
+    df["generator"] = df["generator"].where(~rewritten, "model-rewritten human")
     df["domain"] = df["domain"].fillna("unknown").astype(str)
     return df[df["text"].str.len() > 0][list(COLUMNS)].reset_index(drop=True)
 

@@ -12,8 +12,8 @@ when a session ends continues in the next one. Per text it keeps:
   running the frozen lower blocks again;
 * mean-pooled hidden states at a few depths (fp32), for cheap linear-probe heads.
 
-While any ``/tmp/pause-featurize*`` file exists the pass waits between batches, so a benchmark can
-borrow the CPU without killing the pass.
+Run from the command line, the pass waits between batches while any ``/tmp/pause-featurize*`` file
+exists, so a benchmark can borrow the CPU without killing the pass.
 """
 
 from __future__ import annotations
@@ -76,12 +76,14 @@ def _wait_while_paused() -> None:
 
 @torch.inference_mode()
 def featurize(lm: LanguageModel, texts: Sequence[str], folder: Path, *, max_tokens: int, hidden_layer: int,
-              batch_size: int = 8, shard_size: int = SHARD_SIZE, worker: int = 0, n_workers: int = 1) -> None:
+              batch_size: int = 8, shard_size: int = SHARD_SIZE, worker: int = 0, n_workers: int = 1,
+              pausable: bool = False) -> None:
     """Run the LM pass over every (normalised) text not yet in ``folder``; resumable at shard granularity.
 
     ``worker``/``n_workers``: several processes (one thread each) can share a pass, each taking every
     n-th text and writing its own shards; on a busy 2-core machine that beats one 2-thread process,
-    whose OpenMP threads spin against the other jobs.
+    whose OpenMP threads spin against the other jobs. ``pausable``: wait while a ``/tmp/pause-featurize*``
+    file exists (the command line turns this on; library calls and tests never wait).
     """
     folder.mkdir(parents=True, exist_ok=True)
     done = _index(folder)
@@ -98,7 +100,8 @@ def featurize(lm: LanguageModel, texts: Sequence[str], folder: Path, *, max_toke
     next_shard = 0
     bar = tqdm(total=len(items), desc=f"LM pass ({lm.precision})", unit="text")
     for start in range(0, len(items), shard_size):
-        _wait_while_paused()
+        if pausable:
+            _wait_while_paused()
         chunk = items[start:start + shard_size]
         stats = compute_token_stats(lm, [t for _, t in chunk], max_tokens=max_tokens, batch_size=batch_size,
                                     hidden_layer=hidden_layer, pooled_layers=layers)

@@ -293,6 +293,10 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
                        ("leave_one_generator_out_table", "Leave one generator out")):
         if gen.get(key):
             out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
+    if gen.get("design_selection"):
+        out += ["### Head design, chosen by leave-one-source-out mean AUROC (combined model)", ""]
+        out += _table(["design", "LOSO mean AUROC"], list(gen["design_selection"].items()))
+        out += ["", f"Chosen: `{gen.get('head_design')}`.", ""]
     guard = gen.get("zero_shot_guard")
     if guard and guard.get("gaps"):
         out += ["### Never below its own zero-shot evidence", "",

@@ -43,6 +43,7 @@ TARGET_FNR = 0.01  # share of AI calibration texts allowed at or below the `huma
 MIN_TOKEN_CANDIDATES = (16, 32, 64, 128)  # lower edges of the length buckets tried for `insufficient_text`
 MIN_BUCKET_AUROC = 0.85  # a length bucket below this AUROC on cal is "where accuracy collapses"
 MAX_SEGMENTS = 8000  # sentences used to fit the segment model
+PROBE_C_GRID = (0.002, 0.01, 0.05)  # probe regularisation candidates (strong: ~2,300 dimensions)
 MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 
 
@@ -71,9 +72,9 @@ class Config:
     pass_only: bool = False
     partial: bool = False  # train on the texts whose LM pass is cached so far (the rest: a later run)
     head: str = "probe"
-    probe_C: float = 0.05
     worker: int = 0
     n_workers: int = 1
+    pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
 
     def data_key(self) -> dict:
         """What the cached rows and LM pass depend on: change any and the cache is rebuilt elsewhere."""
@@ -107,7 +108,7 @@ def run_pass(cfg: Config, rows: pd.DataFrame):
     print(f"[train] LM pass: {cached_count(folder, texts)}/{len(texts)} texts cached in {folder}", file=sys.stderr)
     featurize(lm, [texts[i] for i in order], folder, max_tokens=cfg.max_tokens,
               hidden_layer=max(0, lm.num_layers - cfg.cached_k), batch_size=cfg.batch_size, worker=cfg.worker,
-              n_workers=cfg.n_workers)
+              n_workers=cfg.n_workers, pausable=cfg.pausable)
     return lm, texts, folder
 
 
@@ -215,7 +216,24 @@ def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
     return lm, Prepared(rows, records, zs_rows, Z, pooled, y, pooled_layers(lm.num_layers)), folder
 
 
-def fit_probe(data: Prepared, fit: np.ndarray, C: float, folds: int = 5,
+@dataclass(frozen=True)
+class ProbeDesign:
+    """One candidate head: the probe's regularisation and which cached depths it reads."""
+
+    C: float
+    layers: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return f"probe C={self.C} layers={list(self.layers)}"
+
+
+def probe_designs(layers: tuple[int, ...]) -> list[ProbeDesign]:
+    """The candidates compared by leave-one-source-out mean: all cached depths, or the three-quarter depth alone."""
+    return [ProbeDesign(C, ls) for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
+
+
+def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int = 5,
               seed: int = 0) -> tuple[LinearProbe, np.ndarray]:
     """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row.
 
@@ -223,11 +241,12 @@ def fit_probe(data: Prepared, fit: np.ndarray, C: float, folds: int = 5,
     combiner can be fit on training and calibration rows together without trusting in-sample head scores.
     """
     src = data.rows["source"].to_numpy()
-    probe = LinearProbe(data.layers, C=C).fit(data.pooled[fit], data.y[fit], src[fit])
-    logits = probe.decision_function(data.pooled)
+    pooled = data.pooled[:, [data.layers.index(j) for j in design.layers]]
+    probe = LinearProbe(design.layers, C=design.C).fit(pooled[fit], data.y[fit], src[fit])
+    logits = probe.decision_function(pooled)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
-        part = LinearProbe(data.layers, C=C).fit(data.pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
-        logits[fit[te]] = part.decision_function(data.pooled[fit[te]])
+        part = LinearProbe(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
+        logits[fit[te]] = part.decision_function(pooled[fit[te]])
     return probe, logits
 
 
@@ -235,7 +254,7 @@ def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
     return np.column_stack([data.Z, logits])
 
 
-def generalization(cfg: Config, data: Prepared) -> dict:
+def generalization(cfg: Config, data: Prepared, design: ProbeDesign, with_logo: bool = True) -> dict:
     """Leave-one-source-out and leave-one-generator-out tables for zero-shot, head and combined models."""
     names = list(FEATURE_NAMES)
     y = data.y
@@ -243,7 +262,7 @@ def generalization(cfg: Config, data: Prepared) -> dict:
 
     def logits(fold) -> np.ndarray:
         if fold.name not in cache:
-            cache[fold.name] = fit_probe(data, fold.train, cfg.probe_C, seed=cfg.seed)[1]
+            cache[fold.name] = fit_probe(data, fold.train, design, seed=cfg.seed)[1]
         return cache[fold.name]
 
     def fit_rows(fold) -> np.ndarray:
@@ -268,8 +287,10 @@ def generalization(cfg: Config, data: Prepared) -> dict:
 
     models = {"combined": combined, "zero_shot": zero_shot, "head": head_only}
     loso = run_folds(leave_one_source_out(data.rows), y, models, zero_shot=(data.Z, names))
-    logo = run_folds(leave_one_generator_out(data.rows, ("DetectRL", "Lastde")), y, models, zero_shot=(data.Z, names))
-    return {"models": list(models), "leave_one_source_out_table": loso, "leave_one_generator_out_table": logo,
+    logo = run_folds(leave_one_generator_out(data.rows, ("DetectRL", "Lastde")), y, models,
+                     zero_shot=(data.Z, names)) if with_logo else {}
+    return {"models": list(models), "head_design": design.name, "leave_one_source_out_table": loso,
+            "leave_one_generator_out_table": logo,
             "zero_shot_guard": guard_check(loso, "combined"),
             "note": "Each fold refits the head (linear probe, on train rows, cross-fitted logits) and the combiner "
                     "and its calibration (on train + cal rows) without the "
@@ -289,13 +310,21 @@ def run(cfg: Config) -> dict:
     print(f"[train] LM {lm.identity} ({lm.precision}); train/cal/test {[len(v) for v in idx.values()]}",
           file=sys.stderr)
 
-    gen = generalization(cfg, data)
+    # Design choice by leave-one-source-out mean AUROC of the combined model (never by the test split).
+    selection = {}
+    for design in probe_designs(data.layers):
+        table = generalization(cfg, data, design, with_logo=False)["leave_one_source_out_table"]
+        selection[design] = mean_auroc(table, "combined")
+        print(f"[train] {design.name}: leave-one-source-out mean AUROC {selection[design]:.4f}", file=sys.stderr)
+    design = max(selection, key=selection.get)
+    gen = generalization(cfg, data, design)
+    gen["design_selection"] = {d.name: v for d, v in selection.items()}
     loso_mean = mean_auroc(gen["leave_one_source_out_table"], "combined")
     print(f"[train] leave-one-source-out mean AUROC (combined) {loso_mean:.4f}", file=sys.stderr)
 
     # The head is fit on train; the combiner on train (cross-fitted head logits) + cal, so thresholds and
     # calibration rest on every text the head did not see, not on the small calibration split alone.
-    probe, logits = fit_probe(data, idx["train"], cfg.probe_C, seed=cfg.seed)
+    probe, logits = fit_probe(data, idx["train"], design, seed=cfg.seed)
     fit = np.concatenate([idx["train"], idx["cal"]])
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
@@ -336,7 +365,7 @@ def run(cfg: Config) -> dict:
     manifest = {
         "name": cfg.name, "format_version": FORMAT_VERSION, "backbone": describe(lm), "max_tokens": cfg.max_tokens,
         "precision": lm.precision,
-        "head": {"kind": "probe", "layers": list(data.layers), "C": cfg.probe_C, "file": "head.safetensors",
+        "head": {"kind": "probe", "layers": list(design.layers), "C": design.C, "file": "head.safetensors",
                  "pooling": "token_mean"},
         "features": names, "segment_features": seg_names, "languages": [cfg.lang],
         "thresholds": thresholds,
@@ -355,6 +384,8 @@ def run(cfg: Config) -> dict:
                     segment_combiner=segment, head_state=probe.to_tensors(), metrics={},
                     ablation={"features_only": features_only, "classifier_only": classifier_only})
     bundle.save()
+    Path(cfg.reports_dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.reports_dir) / f"split_{cfg.name}.json").write_text(json.dumps(split_manifest(data.rows), default=str))
     extra = {"n": {s: int(len(v)) for s, v in idx.items()}, "lm_pass_cache": str(folder),
              "calibration_cv_brier": combined.calibration_scores_, "combiner_C": combined.C_,
              "command": "python -m training.train" + (f" --name {cfg.name}" if cfg.name != "smollm2-en" else "")}
@@ -401,7 +432,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   ablation_k=tuple(int(x) for x in a.ablation_k.split(",") if x), runs_dir=a.runs_dir,
                   bundle_dir=a.bundle_dir, reports_dir=a.reports_dir, device=a.device, lang=a.lang,
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
-                  n_workers=int(a.worker.split("/")[1]))
+                  n_workers=int(a.worker.split("/")[1]), pausable=True)
 
 
 def main(argv: list[str] | None = None) -> int:
