@@ -8,6 +8,7 @@ Shaped like a Hugging Face pipeline: ``preprocess`` (normalise, language, absten
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,10 @@ class Detector:
         self.lm = lm
         self.head = bundle.build_head(lm)
         manifest = bundle.manifest
+        if lm.precision == "int8" and manifest.get("precision") != "int8":
+            warnings.warn(f"bundle {bundle.name!r} was calibrated at {manifest.get('precision', 'float32')}; int8 "
+                          "moves per-token log-probs by ~0.2 nats (reports/precision.md), so its probabilities and "
+                          "thresholds are not calibrated for it", stacklevel=2)
         self.max_tokens = int(manifest["max_tokens"])
         # Two head kinds: a linear probe on token-mean states of a few layers, or fine-tuned top-k blocks.
         self.head_kind = str(manifest["head"].get("kind", "blocks"))
@@ -94,8 +99,9 @@ class Detector:
         With neither ``bundle`` nor ``lm``: a ``detector.router.Router`` over the shipped bundles (same public
         API), which sends each text to the bundle for its language and loads a bundle only when a text needs it.
         ``lm`` alone picks the shipped bundle trained on that backbone.
-        ``dtype``: the backbone's precision, ``auto`` | ``float32`` | ``bfloat16`` (default: $DETECTOR_DTYPE,
-        else ``auto``: bf16 where the CPU/GPU runs it natively). The head always runs in fp32.
+        ``dtype``: the backbone's precision, ``auto`` | ``float32`` | ``bfloat16`` | ``int8`` (experimental, never
+        chosen by ``auto``; default: $DETECTOR_DTYPE, else ``auto``: bf16 where the CPU/GPU runs it natively).
+        The head always runs in fp32.
         """
         if bundle is None and lm is None:
             from detector.router import Router  # imports this module: loaded here, not at the top
