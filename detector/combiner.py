@@ -117,6 +117,12 @@ class CalibratedCombiner:
         scaler, lr = model[0], model[1]
         self.mean_, self.scale_ = scaler.mean_.tolist(), scaler.scale_.tolist()
         self.coef_, self.intercept_ = lr.coef_[0].tolist(), float(lr.intercept_[0])
+        return self._calibrate(y)
+
+    def _calibrate(self, y: np.ndarray) -> CalibratedCombiner:
+        """Pick and fit the calibrator on the out-of-fold decisions (``oof_decision_``)."""
+        y = np.asarray(y, dtype=np.int64)
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         methods = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
         self.calibration_scores_ = {m: self._cv_brier(m, self.oof_decision_, y, folds) for m in methods}
         self.method_ = min(self.calibration_scores_, key=self.calibration_scores_.get)
@@ -124,6 +130,29 @@ class CalibratedCombiner:
         self.oof_proba_ = self.calibrator_.transform(self.oof_decision_)
         self.base_rate_ = float(np.mean(y))
         return self
+
+    @classmethod
+    def blend(cls, full: CalibratedCombiner, part: CalibratedCombiner, weight: float,
+              y: np.ndarray) -> CalibratedCombiner:
+        """``weight`` x ``full``'s decision + (1 - weight) x ``part``'s, recalibrated: still one linear model.
+
+        Why: shrinking the trained head's model toward the zero-shot-only one is how the detector is kept from
+        losing to its own zero-shot evidence on collections it never saw. ``part`` must use a subset of
+        ``full``'s features and both must be fit on the same rows (so their scalers agree on shared columns).
+        """
+        idx = [full.feature_names.index(n) for n in part.feature_names]
+        if not np.allclose(np.asarray(full.mean_)[idx], part.mean_) or \
+                not np.allclose(np.asarray(full.scale_)[idx], part.scale_):
+            raise ValueError("blend needs both combiners fit on the same rows")
+        out = cls(full.feature_names, full.log_features, C=full.C_, calibration=full.calibration, cv=full.cv,
+                  random_state=full.random_state)
+        coef = weight * np.asarray(full.coef_)
+        coef[idx] += (1.0 - weight) * np.asarray(part.coef_)
+        out.C_, out.mean_, out.scale_, out.coef_ = full.C_, list(full.mean_), list(full.scale_), coef.tolist()
+        out.intercept_ = weight * full.intercept_ + (1.0 - weight) * part.intercept_
+        out.blend_weight_ = weight
+        out.oof_decision_ = weight * full.oof_decision_ + (1.0 - weight) * part.oof_decision_
+        return out._calibrate(y)
 
     @staticmethod
     def _cv_brier(method: str, z: np.ndarray, y: np.ndarray, folds: StratifiedKFold) -> float:

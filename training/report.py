@@ -294,9 +294,12 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
         if gen.get(key):
             out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
     if gen.get("design_selection"):
-        out += ["### Head design, chosen by leave-one-source-out mean AUROC (combined model)", ""]
-        out += _table(["design", "LOSO mean AUROC"], list(gen["design_selection"].items()))
-        out += ["", f"Chosen: `{gen.get('head_design')}`.", ""]
+        out += ["### Design, chosen by the leave-one-source-out table", "",
+                "Best mean AUROC among the designs that never trail the best zero-shot feature by more than the "
+                "margin on any held-out source (if none qualifies: the one whose worst source trails least).", ""]
+        out += _table(["design", "LOSO mean AUROC", "guard holds"],
+                      [[k, v["loso_mean_auroc"], bool(v["guard_holds"])] for k, v in gen["design_selection"].items()])
+        out += ["", f"Chosen: `{gen.get('chosen')}`.", ""]
     guard = gen.get("zero_shot_guard")
     if guard and guard.get("gaps"):
         out += ["### Never below its own zero-shot evidence", "",

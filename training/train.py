@@ -14,6 +14,7 @@ import argparse
 import json
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from detector.thresholds import threshold_at_fnr, threshold_at_fpr_per_group
 from detector.token_stats import TokenStats
 from training.data import ENGLISH_SOURCES, REPO_ROOT, load_sources, sample_split, source_licences, split_manifest
 from training.featurize import cached_count, featurize, load_records, normalized, pass_dir, pooled_layers
-from training.generalization import guard_check, leave_one_generator_out, leave_one_source_out, mean_auroc, run_folds
+from training.generalization import guard_check, leave_one_generator_out, leave_one_source_out, run_folds
 from training.metrics import length_bucket
 
 # Features passed through log1p before scaling (heavy-tailed).
@@ -43,7 +44,9 @@ TARGET_FNR = 0.01  # share of AI calibration texts allowed at or below the `huma
 MIN_TOKEN_CANDIDATES = (16, 32, 64, 128)  # lower edges of the length buckets tried for `insufficient_text`
 MIN_BUCKET_AUROC = 0.85  # a length bucket below this AUROC on cal is "where accuracy collapses"
 MAX_SEGMENTS = 8000  # sentences used to fit the segment model
-PROBE_C_GRID = (0.002, 0.01, 0.05)  # probe regularisation candidates (strong: ~2,300 dimensions)
+PROBE_C_GRID = (0.002, 0.01)
+# Weight of the (zero-shot + head) model against the zero-shot-only model, tried in that order.
+BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25)  # probe regularisation candidates (strong: ~2,300 dimensions)
 MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 
 
@@ -254,49 +257,71 @@ def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
     return np.column_stack([data.Z, logits])
 
 
-def generalization(cfg: Config, data: Prepared, design: ProbeDesign, with_logo: bool = True) -> dict:
-    """Leave-one-source-out and leave-one-generator-out tables for zero-shot, head and combined models."""
+def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray,
+                  seed: int) -> tuple[CalibratedCombiner, CalibratedCombiner]:
+    """(zero-shot + head, zero-shot only) combiners fit on the same ``rows``, ready to blend."""
+    names = list(FEATURE_NAMES)
+    full = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, random_state=seed)
+    full.fit(combined_matrix(data, logits)[rows], data.y[rows])
+    zero_shot = CalibratedCombiner(names, LOG_FEATURES, random_state=seed).fit(data.Z[rows], data.y[rows])
+    return full, zero_shot
+
+
+def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Sequence[float] = (1.0,),
+                   with_logo: bool = True) -> dict:
+    """Leave-one-source-out (and leave-one-generator-out) tables: ``combined_w<w>`` for each blend weight w
+    of the head model toward the zero-shot-only one, ``zero_shot``, ``head``."""
     names = list(FEATURE_NAMES)
     y = data.y
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[str, tuple] = {}
 
-    def logits(fold) -> np.ndarray:
+    def fitted(fold) -> tuple:
         if fold.name not in cache:
-            cache[fold.name] = fit_probe(data, fold.train, design, seed=cfg.seed)[1]
+            logits = fit_probe(data, fold.train, design, seed=cfg.seed)[1]
+            rows = np.concatenate([fold.train, fold.cal])
+            head = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(logits[rows, None], y[rows])
+            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed))
         return cache[fold.name]
 
-    def fit_rows(fold) -> np.ndarray:
-        return np.concatenate([fold.train, fold.cal])
-
     def zero_shot(fold) -> np.ndarray:
-        comb = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
-        comb.fit(data.Z[fit_rows(fold)], y[fit_rows(fold)])
-        return comb.predict_proba(data.Z[fold.test])[:, 1]
+        return fitted(fold)[3].predict_proba(data.Z[fold.test])[:, 1]
 
     def head_only(fold) -> np.ndarray:
-        lg = logits(fold)[:, None]
-        comb = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
-        comb.fit(lg[fit_rows(fold)], y[fit_rows(fold)])
-        return comb.predict_proba(lg[fold.test])[:, 1]
+        logits, head = fitted(fold)[:2]
+        return head.predict_proba(logits[fold.test, None])[:, 1]
 
-    def combined(fold) -> np.ndarray:
-        X = combined_matrix(data, logits(fold))
-        comb = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, random_state=cfg.seed)
-        comb.fit(X[fit_rows(fold)], y[fit_rows(fold)])
-        return comb.predict_proba(X[fold.test])[:, 1]
+    def combined(weight: float):
+        def score(fold) -> np.ndarray:
+            logits, _, full, zs = fitted(fold)
+            rows = np.concatenate([fold.train, fold.cal])
+            model = CalibratedCombiner.blend(full, zs, weight, y[rows])
+            return model.predict_proba(combined_matrix(data, logits)[fold.test])[:, 1]
+        return score
 
-    models = {"combined": combined, "zero_shot": zero_shot, "head": head_only}
+    models = {f"combined_w{w}": combined(w) for w in weights}
+    models.update({"zero_shot": zero_shot, "head": head_only})
     loso = run_folds(leave_one_source_out(data.rows), y, models, zero_shot=(data.Z, names))
     logo = run_folds(leave_one_generator_out(data.rows, ("DetectRL", "Lastde")), y, models,
                      zero_shot=(data.Z, names)) if with_logo else {}
     return {"models": list(models), "head_design": design.name, "leave_one_source_out_table": loso,
             "leave_one_generator_out_table": logo,
-            "zero_shot_guard": guard_check(loso, "combined"),
-            "note": "Each fold refits the head (linear probe, on train rows, cross-fitted logits) and the combiner "
-                    "and its calibration (on train + cal rows) without the "
-                    "held-out group. Leave-one-source-out tests every text of the held-out source; "
-                    "leave-one-generator-out tests the generator's texts against the test-split humans of its "
-                    "source. Best zero-shot feature: chosen and oriented on the fold's training data."}
+            "note": "Each fold refits the head (linear probe, on train rows, cross-fitted logits) and the combiners "
+                    "and their calibration (on train + cal rows) without the held-out group. `combined_w<w>` is w x "
+                    "(zero-shot + head model) + (1 - w) x (zero-shot-only model), recalibrated. "
+                    "Leave-one-source-out tests every text of the held-out source; leave-one-generator-out tests "
+                    "the generator's texts against the test-split humans of its source. Best zero-shot feature: "
+                    "chosen and oriented on the fold's training data."}
+
+
+def choose_design(candidates: dict[tuple, dict]) -> tuple:
+    """Best leave-one-source-out mean among candidates that never trail the best zero-shot feature by more
+    than the margin; if none qualifies, the one whose worst fold trails least."""
+    if all(g["holds"] is None for g in candidates.values()):  # no usable fold (e.g. a single source)
+        return next(iter(candidates))
+    ok = [c for c, g in candidates.items() if g["holds"]]
+    if ok:
+        return max(ok, key=lambda c: candidates[c]["mean_auroc"])
+    return max(candidates, key=lambda c: min(candidates[c]["gaps"].values()))
 
 
 def run(cfg: Config) -> dict:
@@ -310,30 +335,32 @@ def run(cfg: Config) -> dict:
     print(f"[train] LM {lm.identity} ({lm.precision}); train/cal/test {[len(v) for v in idx.values()]}",
           file=sys.stderr)
 
-    # Design choice by leave-one-source-out mean AUROC of the combined model (never by the test split).
-    selection = {}
+    # Design choice (probe regularisation and depth, blend weight toward the zero-shot model) by the
+    # leave-one-source-out table, never by the test split.
+    candidates: dict[tuple, dict] = {}
     for design in probe_designs(data.layers):
-        table = generalization(cfg, data, design, with_logo=False)["leave_one_source_out_table"]
-        selection[design] = mean_auroc(table, "combined")
-        print(f"[train] {design.name}: leave-one-source-out mean AUROC {selection[design]:.4f}", file=sys.stderr)
-    design = max(selection, key=selection.get)
-    gen = generalization(cfg, data, design)
-    gen["design_selection"] = {d.name: v for d, v in selection.items()}
-    loso_mean = mean_auroc(gen["leave_one_source_out_table"], "combined")
-    print(f"[train] leave-one-source-out mean AUROC (combined) {loso_mean:.4f}", file=sys.stderr)
+        table = generalization(cfg, data, design, BLEND_WEIGHTS, with_logo=False)["leave_one_source_out_table"]
+        for w in BLEND_WEIGHTS:
+            g = candidates[(design, w)] = guard_check(table, f"combined_w{w}")
+            print(f"[train] {design.name}, blend {w}: LOSO mean AUROC {g['mean_auroc']}, guard holds: {g['holds']}",
+                  file=sys.stderr)
+    design, weight = choose_design(candidates)
+    gen = generalization(cfg, data, design, sorted({weight, 1.0}, reverse=True))
+    gen["models"] = [f"combined_w{weight}"] + [m for m in gen["models"] if m != f"combined_w{weight}"]
+    gen["zero_shot_guard"] = guard_check(gen["leave_one_source_out_table"], f"combined_w{weight}")
+    gen["design_selection"] = {f"{d.name}, blend weight {w}": {"loso_mean_auroc": g["mean_auroc"],
+                                                               "guard_holds": g["holds"]}
+                               for (d, w), g in candidates.items()}
+    gen["chosen"] = {"head": design.name, "blend_weight": weight}
 
-    # The head is fit on train; the combiner on train (cross-fitted head logits) + cal, so thresholds and
-    # calibration rest on every text the head did not see, not on the small calibration split alone.
     probe, logits = fit_probe(data, idx["train"], design, seed=cfg.seed)
     fit = np.concatenate([idx["train"], idx["cal"]])
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(idx["train"]):]
     names = list(FEATURE_NAMES) + ["classifier_logit"]
-    combined = CalibratedCombiner(names, LOG_FEATURES, random_state=cfg.seed)
-    combined.fit(combined.matrix(fit_rows), y_fit)
-    features_only = CalibratedCombiner(list(FEATURE_NAMES), LOG_FEATURES, random_state=cfg.seed)
-    features_only.fit(features_only.matrix(fit_rows), y_fit)
+    unblended, features_only = fit_combiners(data, logits, fit, cfg.seed)
+    combined = CalibratedCombiner.blend(unblended, features_only, weight, y_fit)
     classifier_only = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit)
 
@@ -382,7 +409,8 @@ def run(cfg: Config) -> dict:
     }
     bundle = Bundle(path=Path(cfg.bundle_dir or BUNDLES_DIR / cfg.name), manifest=manifest, combiner=combined,
                     segment_combiner=segment, head_state=probe.to_tensors(), metrics={},
-                    ablation={"features_only": features_only, "classifier_only": classifier_only})
+                    ablation={"features_only": features_only, "classifier_only": classifier_only,
+                              "combined_unblended": unblended})
     bundle.save()
     Path(cfg.reports_dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.reports_dir) / f"split_{cfg.name}.json").write_text(json.dumps(split_manifest(data.rows), default=str))
