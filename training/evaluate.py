@@ -32,7 +32,8 @@ def _cached_features(det: Detector, data) -> list[dict[str, float]]:
     """Test-split feature dicts from the cached LM pass, the bundle's own head giving ``classifier_logit``."""
     test = data.idx("test")
     if det.head_kind == "probe":
-        logits = det.head.decision_function(data.pooled[test])
+        depth = [data.layers.index(j) for j in det.head.layers]
+        logits = det.head.decision_function(data.pooled[test][:, depth])
     else:
         from training.train_head import predict_head
 

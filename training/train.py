@@ -34,7 +34,13 @@ from detector.thresholds import threshold_at_fnr, threshold_at_fpr_per_group
 from detector.token_stats import TokenStats
 from training.data import ENGLISH_SOURCES, REPO_ROOT, load_sources, sample_split, source_licences, split_manifest
 from training.featurize import cached_count, featurize, load_records, normalized, pass_dir, pooled_layers
-from training.generalization import guard_check, leave_one_generator_out, leave_one_source_out, run_folds
+from training.generalization import (
+    best_zero_shot,
+    guard_check,
+    leave_one_generator_out,
+    leave_one_source_out,
+    run_folds,
+)
 from training.metrics import length_bucket
 
 # Features passed through log1p before scaling (heavy-tailed).
@@ -45,8 +51,12 @@ MIN_TOKEN_CANDIDATES = (16, 32, 64, 128)  # lower edges of the length buckets tr
 MIN_BUCKET_AUROC = 0.85  # a length bucket below this AUROC on cal is "where accuracy collapses"
 MAX_SEGMENTS = 8000  # sentences used to fit the segment model
 PROBE_C_GRID = (0.002, 0.01)
-# Weight of the (zero-shot + head) model against the zero-shot-only model, tried in that order.
-BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25)  # probe regularisation candidates (strong: ~2,300 dimensions)
+# Weight of the (zero-shot + head) model against the best single zero-shot feature's model (0 = that feature).
+BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+# Document probabilities are calibrated with Platt scaling: strictly monotone, so the 1%-FPR `ai` line can fall
+# between any two texts. Isotonic calibration won on Brier here but maps the most AI-like texts and the most
+# AI-like humans to one flat top step, which left no threshold below 1% FPR that flags anything.
+DOC_CALIBRATION = "platt"  # probe regularisation candidates (strong: ~2,300 dimensions)
 MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 
 
@@ -258,13 +268,23 @@ def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
 
 
 def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray,
-                  seed: int) -> tuple[CalibratedCombiner, CalibratedCombiner]:
-    """(zero-shot + head, zero-shot only) combiners fit on the same ``rows``, ready to blend."""
+                  seed: int) -> tuple[CalibratedCombiner, CalibratedCombiner, CalibratedCombiner]:
+    """(zero-shot + head, zero-shot only, best single zero-shot feature) combiners, all fit on ``rows``.
+
+    The single feature is the one with the best AUROC on ``rows`` (direction fixed there): the evidence the
+    detector must never lose to, and the anchor its blend shrinks toward.
+    """
     names = list(FEATURE_NAMES)
-    full = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, random_state=seed)
+    full = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, calibration=DOC_CALIBRATION,
+                              random_state=seed)
     full.fit(combined_matrix(data, logits)[rows], data.y[rows])
-    zero_shot = CalibratedCombiner(names, LOG_FEATURES, random_state=seed).fit(data.Z[rows], data.y[rows])
-    return full, zero_shot
+    zero_shot = CalibratedCombiner(names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    zero_shot.fit(data.Z[rows], data.y[rows])
+    best, _ = best_zero_shot(data.y, data.Z, names, rows, rows)
+    j = names.index(best)
+    single = CalibratedCombiner([best], LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    single.fit(data.Z[rows][:, [j]], data.y[rows])
+    return full, zero_shot, single
 
 
 def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Sequence[float] = (1.0,),
@@ -292,9 +312,9 @@ def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Se
 
     def combined(weight: float):
         def score(fold) -> np.ndarray:
-            logits, _, full, zs = fitted(fold)
+            logits, _, full, _, single = fitted(fold)
             rows = np.concatenate([fold.train, fold.cal])
-            model = CalibratedCombiner.blend(full, zs, weight, y[rows])
+            model = CalibratedCombiner.blend(full, single, weight, y[rows])
             return model.predict_proba(combined_matrix(data, logits)[fold.test])[:, 1]
         return score
 
@@ -307,7 +327,8 @@ def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Se
             "leave_one_generator_out_table": logo,
             "note": "Each fold refits the head (linear probe, on train rows, cross-fitted logits) and the combiners "
                     "and their calibration (on train + cal rows) without the held-out group. `combined_w<w>` is w x "
-                    "(zero-shot + head model) + (1 - w) x (zero-shot-only model), recalibrated. "
+                    "(zero-shot + head model) + (1 - w) x (model of the best single zero-shot feature), "
+                    "recalibrated. "
                     "Leave-one-source-out tests every text of the held-out source; leave-one-generator-out tests "
                     "the generator's texts against the test-split humans of its source. Best zero-shot feature: "
                     "chosen and oriented on the fold's training data."}
@@ -359,9 +380,9 @@ def run(cfg: Config) -> dict:
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(idx["train"]):]
     names = list(FEATURE_NAMES) + ["classifier_logit"]
-    unblended, features_only = fit_combiners(data, logits, fit, cfg.seed)
-    combined = CalibratedCombiner.blend(unblended, features_only, weight, y_fit)
-    classifier_only = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed)
+    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed)
+    combined = CalibratedCombiner.blend(unblended, single, weight, y_fit)
+    classifier_only = CalibratedCombiner(["classifier_logit"], calibration=DOC_CALIBRATION, random_state=cfg.seed)
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit)
 
     p_cal, y_cal = combined.oof_proba_, y_fit
@@ -410,7 +431,7 @@ def run(cfg: Config) -> dict:
     bundle = Bundle(path=Path(cfg.bundle_dir or BUNDLES_DIR / cfg.name), manifest=manifest, combiner=combined,
                     segment_combiner=segment, head_state=probe.to_tensors(), metrics={},
                     ablation={"features_only": features_only, "classifier_only": classifier_only,
-                              "combined_unblended": unblended})
+                              "combined_unblended": unblended, f"best_feature_{single.feature_names[0]}": single})
     bundle.save()
     Path(cfg.reports_dir).mkdir(parents=True, exist_ok=True)
     (Path(cfg.reports_dir) / f"split_{cfg.name}.json").write_text(json.dumps(split_manifest(data.rows), default=str))
