@@ -8,7 +8,9 @@ For each precision, in a fresh child process (so peak memory is its own):
 * **full statistics**: ``compute_token_stats`` (log-prob, rank, entropy, Fast-DetectGPT variance over the whole
   vocabulary) on the same 8 texts, as the detector runs it (head applied in chunks of positions);
 * **unchunked statistics**: the same with the pre-chunking path (full logits, one block per text), for memory;
-* peak RSS of each step (``VmHWM``, reset with ``/proc/self/clear_refs`` before the step), after load + warm-up.
+* peak RSS of each step (``VmHWM``, reset with ``/proc/self/clear_refs`` before each run of it).
+
+The three steps run round-robin (interleaved), so load drift on a shared machine hits them alike.
 
 Then the per-token log-probs of 3 Chinese and 3 English texts (first 256 tokens, one text at a time) are compared
 between bf16 and fp32. Texts come from ``data/samples`` (Chinese: ``data/samples/zh``), so the numbers can be
@@ -71,15 +73,20 @@ def reset_peak() -> None:
         pass
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(median seconds, peak RSS MB over the runs) of ``fn()``."""
-    reset_peak()
-    times = []
+def timed_interleaved(steps: dict, repeats: int) -> dict[str, dict[str, float]]:
+    """Run the steps round-robin ``repeats`` times (A B C A B C ...: on a shared, noisy machine the load drifts,
+    and interleaving spreads that drift over all steps); per step the median and best time and the peak RSS."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    peaks: dict[str, float] = dict.fromkeys(steps, 0.0)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), peak_rss_mb()
+        for name, fn in steps.items():
+            reset_peak()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            peaks[name] = max(peaks[name], peak_rss_mb())
+    return {name: {"seconds": statistics.median(ts), "best_seconds": min(ts), "peak_rss_mb": peaks[name]}
+            for name, ts in times.items()}
 
 
 def child(dtype: str, repeats: int, out: Path, pause_file: str | None, pause_wait: float) -> None:
@@ -117,20 +124,22 @@ def child(dtype: str, repeats: int, out: Path, pause_file: str | None, pause_wai
     logits_only()  # warm-up
     full_stats()
     after_load = peak_rss_mb()
-    result = {"dtype": dtype, "threads": torch.get_num_threads(), "load_s": load_s, "rss_after_load_mb": after_load,
+    result = {"dtype": dtype, "threads": torch.get_num_threads(), "load_s": load_s, "rss_warmup_mb": after_load,
               "n_tokens": n_tokens, "load_avg_before": os.getloadavg()[0]}
     if pause_file:
         Path(pause_file).touch()
         time.sleep(pause_wait)
+    paused_at = time.perf_counter()
     try:
         result["load_avg_at_start"] = os.getloadavg()[0]
         steps = {"logits_only": logits_only, "full_stats": full_stats, "unchunked_stats": unchunked_stats}
-        for name, fn in steps.items():
-            seconds, peak = timed(fn, repeats)
-            result[name] = {"seconds": seconds, "tok_s": n_tokens / seconds, "peak_rss_mb": peak}
+        for name, r in timed_interleaved(steps, repeats).items():
+            result[name] = dict(r, tok_s=n_tokens / r["seconds"], best_tok_s=n_tokens / r["best_seconds"])
     finally:
         if pause_file:
             Path(pause_file).unlink(missing_ok=True)
+    result["timing_s"] = time.perf_counter() - paused_at
+    print(f"[{dtype}] timed for {result['timing_s']:.0f} s (+ {pause_wait:.0f} s pause wait)", file=sys.stderr)
     # log-probs for the precision comparison: one text at a time (no padding), first 256 tokens
     compare = {"zh": zh[:3], "en": en[:3]}
     logprobs = {f"{lang}{i}": compute_token_stats(lm, [t], max_tokens=TOKENS, batch_size=1)[0].logprob
@@ -182,14 +191,16 @@ def main() -> None:
             subprocess.run(cmd, check=True)
             results[dtype] = json.loads(out.read_text())
             files[dtype] = out.with_suffix(".npz")
-        print(f"\nbatch {BATCH} x {TOKENS} tokens (+ <bos>), median of {args.repeats} runs after a warm-up\n")
+        print(f"\nbatch {BATCH} x {TOKENS} tokens (+ <bos>); tok/s as median (best) of {args.repeats} interleaved runs "
+              "after a warm-up\n")
         print("| precision | threads | logits only | full statistics (chunked) | unchunked statistics | "
-              "peak RSS: after load / logits only / chunked / unchunked | load |")
+              "peak RSS: load + warm-up / logits only / chunked / unchunked | load |")
         print("|---|---|---|---|---|---|---|")
         for dtype, r in results.items():
-            print(f"| {dtype} | {r['threads']} | {r['logits_only']['tok_s']:.0f} tok/s | "
-                  f"{r['full_stats']['tok_s']:.0f} tok/s | {r['unchunked_stats']['tok_s']:.0f} tok/s | "
-                  f"{r['rss_after_load_mb']:.0f} / {r['logits_only']['peak_rss_mb']:.0f} / "
+            speed = {k: f"{r[k]['tok_s']:.0f} ({r[k]['best_tok_s']:.0f}) tok/s"
+                     for k in ("logits_only", "full_stats", "unchunked_stats")}
+            print(f"| {dtype} | {r['threads']} | {speed['logits_only']} | {speed['full_stats']} | "
+                  f"{speed['unchunked_stats']} | {r['rss_warmup_mb']:.0f} / {r['logits_only']['peak_rss_mb']:.0f} / "
                   f"{r['full_stats']['peak_rss_mb']:.0f} / {r['unchunked_stats']['peak_rss_mb']:.0f} MB | "
                   f"{r['load_s']:.1f} s |")
         print("\nload average (1 min) when timing started: "
