@@ -52,7 +52,7 @@ from detector.score import ERROR
 
 OK = "ok"
 SCORING_ERROR = "scoring_error"
-BASE_COLUMNS = ("path", "status", "prob_ai", "label", "n_tokens", "lang", "max_segment_prob_ai",
+BASE_COLUMNS = ("path", "status", "prob_ai", "label", "n_tokens", "lang", "bundle", "max_segment_prob_ai",
                 "error", "warnings", "sha256", "precision")
 _INT_COLUMNS = ("n_tokens",)
 _FLOAT_COLUMNS = ("prob_ai", "max_segment_prob_ai")
@@ -262,6 +262,7 @@ def score_row(doc: Document, score: Any, feature_names: Sequence[str],
         label=label,
         n_tokens=_clean(getattr(score, "n_tokens", None)),
         lang=getattr(score, "lang", None),
+        bundle=getattr(score, "bundle", None),
         max_segment_prob_ai=_clean(getattr(score, "max_segment_prob_ai", None)),
         error=(err or "the detector returned an error") if is_error else err,
         warnings=_merge_warnings(doc.warnings, getattr(score, "warnings", None)),

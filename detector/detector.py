@@ -215,7 +215,8 @@ class Detector:
         if return_tokens:
             tokens = [TokenView(int(a), int(b), int(r), float(np.exp(lp)))
                       for (a, b), r, lp in zip(stats.offsets, stats.rank, stats.logprob)]
-        return Score(prob_ai=prob, label=label, n_tokens=stats.n_tokens, lang=prep.lang, features=features,
+        return Score(prob_ai=prob, label=label, n_tokens=stats.n_tokens, lang=prep.lang, bundle=self.bundle.name,
+                     features=features,
                      segments=segments, warnings=warnings, text=prep.text, tokens=tokens,
                      threshold_ai=shift(t_ai), threshold_human=shift(t_human))
 

@@ -54,6 +54,11 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
     if data is None:
         data = _prepared_from_run(run_dir)
     test = data.rows.iloc[data.idx("test")].reset_index(drop=True).copy()
+    pinned = next((p for p in (REPO_ROOT / "reports" / f"split_{loaded.name}.json",
+                               REPO_ROOT / "reports" / loaded.name / f"split_{loaded.name}.json") if p.exists()), None)
+    if end_to_end and pinned is not None:  # the cache may have grown since training: score the bundle's own test split
+        ids = set(json.loads(pinned.read_text())["ids"]["test"])
+        test = test[test["id"].isin(ids)].reset_index(drop=True)
     test["y"] = (test["label"] == "ai").astype(int)
     test["true_label"] = test["label"]
     if end_to_end:

@@ -465,7 +465,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                                                                                    "('' for none)")
     ap.add_argument("--runs-dir", default=d.runs_dir)
     ap.add_argument("--bundle-dir", default=None)
-    ap.add_argument("--reports-dir", default=d.reports_dir)
+    ap.add_argument("--reports-dir", default=None, help="default: reports/ for the shipped smollm2-en, "
+                                                        "reports/<name>/ for any other bundle")
     ap.add_argument("--device", default=None)
     ap.add_argument("--lang", default=d.lang, help="language of the texts used (and of the bundle)")
     ap.add_argument("--pass-only", action="store_true", help="only run (or resume) the cached LM pass")
@@ -479,7 +480,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   sizes=tuple(int(x) for x in a.sizes.split(",")), source_weights=weights,
                   max_tokens=a.max_tokens, k=a.k, epochs=a.epochs, batch_size=a.batch_size,
                   ablation_k=tuple(int(x) for x in a.ablation_k.split(",") if x), runs_dir=a.runs_dir,
-                  bundle_dir=a.bundle_dir, reports_dir=a.reports_dir, device=a.device, lang=a.lang,
+                  bundle_dir=a.bundle_dir, device=a.device, lang=a.lang,
+                  reports_dir=a.reports_dir or (d.reports_dir if a.name == d.name
+                                                else str(Path(d.reports_dir) / a.name)),
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
                   n_workers=int(a.worker.split("/")[1]), pausable=True)
 
