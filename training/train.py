@@ -112,32 +112,25 @@ def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
     return rows
 
 
-def run_pass(cfg: Config, rows: pd.DataFrame):
-    """The LM pass over every sampled text (seeded random order, so a partial pass is a fair sample)."""
-    lm = load_lm(cfg.lm, device=cfg.device)
-    texts = normalized(rows["text"].tolist())
-    folder = pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
+def pass_folder(cfg: Config, lm) -> Path:
+    """The LM-pass cache folder of this configuration on ``lm`` (hidden state kept at block L - cached_k)."""
+    return pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
+
+
+def run_pass(cfg: Config, lm, texts: list[str]) -> Path:
+    """The LM pass over the normalised ``texts`` (seeded random order, so a partial pass is a fair sample)."""
+    folder = pass_folder(cfg, lm)
     order = np.random.default_rng(cfg.seed).permutation(len(texts))
     print(f"[train] LM pass: {cached_count(folder, texts)}/{len(texts)} texts cached in {folder}", file=sys.stderr)
     featurize(lm, [texts[i] for i in order], folder, max_tokens=cfg.max_tokens,
               hidden_layer=max(0, lm.num_layers - cfg.cached_k), batch_size=cfg.batch_size, worker=cfg.worker,
               n_workers=cfg.n_workers, pausable=cfg.pausable)
-    return lm, texts, folder
+    return folder
 
 
 def _stats(rec: dict) -> TokenStats:
     return TokenStats(token_ids=rec["token_ids"], offsets=rec["offsets"], logprob=rec["logprob"], rank=rec["rank"],
                       entropy=rec["entropy"], var_ref=rec["var_ref"], truncated=rec["truncated"])
-
-
-def feature_rows(records: list[dict], doc_logits: list[float]) -> list[dict[str, float]]:
-    """Document feature dicts (zero-shot features + classifier logit), as the Detector builds them."""
-    rows = []
-    for rec, logit in zip(records, doc_logits):
-        feats = extract_features(_stats(rec), sentence_spans(rec["text"]))
-        feats["classifier_logit"] = float(logit)
-        rows.append(feats)
-    return rows
 
 
 def segment_rows(records: list[dict], token_logits: list[torch.Tensor | None], labels: np.ndarray,
@@ -213,9 +206,7 @@ def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
     rows = prepare_rows(cfg, run_dir)
     lm = load_lm(cfg.lm, device=cfg.device)
     texts = normalized(rows["text"].tolist())
-    folder = pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
-    if not cfg.partial:
-        run_pass(cfg, rows)
+    folder = pass_folder(cfg, lm) if cfg.partial else run_pass(cfg, lm, texts)
     records = load_records(folder, texts, with_hidden=cfg.head == "blocks")
     have = np.asarray([r is not None for r in records])
     print(f"[train] {int(have.sum())}/{len(rows)} texts have a cached LM pass", file=sys.stderr)
@@ -490,7 +481,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     if cfg.pass_only:
-        run_pass(cfg, prepare_rows(cfg, Path(cfg.runs_dir) / cfg.name))
+        rows = prepare_rows(cfg, Path(cfg.runs_dir) / cfg.name)
+        run_pass(cfg, load_lm(cfg.lm, device=cfg.device), normalized(rows["text"].tolist()))
         return 0
     run(cfg)
     return 0
