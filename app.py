@@ -28,6 +28,7 @@ def load_detector(bundle: str | None) -> Any:
 
 def show_score(det: Any, score: Score) -> None:
     """Verdict, explanation, warnings, highlighting and details for one scored text."""
+    det = det.detector_for_bundle(score.bundle)  # the bundle that scored this text (Chinese: gemma3-zh)
     v = explain.verdict(score, det.target_fpr)
     st.subheader(f"Verdict: {v.title}")
     if v.prob_text is not None:
@@ -63,8 +64,9 @@ def show_score(det: Any, score: Score) -> None:
 
 def text_tab(det: Any) -> None:
     """Paste a text, press Score."""
+    languages = " or ".join(explain.LANGUAGE_NAMES.get(lang, lang) for lang in det.bundles)
     text = st.text_area("Text to check", height=260, key="text",
-                        placeholder="Paste an essay, an article or a few paragraphs (English).")
+                        placeholder=f"Paste an essay, an article or a few paragraphs ({languages}).")
     if st.button("Score", type="primary", key="score"):
         with st.spinner("Scoring…"):
             try:
@@ -110,9 +112,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - any load failure becomes a readable message
         st.error(explain.load_error_message(bundle, exc))
         st.stop()
-    info = explain.bundle_info(det.bundle.manifest)
-    st.caption(f"Bundle **{info['bundle']}** on backbone `{info['backbone']}` · languages: {info['languages']}. "
-               "A score is evidence, not proof: never use it alone to accuse anyone.")
+    st.caption(f"Languages: {explain.languages_text(det.bundles)}; each text is scored by the bundle for its "
+               "language. A score is evidence, not proof: never use it alone to accuse anyone.")
     paste, upload = st.tabs(["Paste text", "Upload files"])
     with paste:
         text_tab(det)

@@ -126,6 +126,15 @@ class Detector:
     def feature_names(self) -> list[str]:
         return list(self.bundle.combiner.feature_names)
 
+    @property
+    def bundles(self) -> dict[str, str]:
+        """Language -> bundle name (as ``Router.bundles``): here every language is this one bundle's."""
+        return dict.fromkeys(self.languages, self.bundle.name)
+
+    def detector_for_bundle(self, name: str | None) -> Detector:
+        """The Detector that scored a Score with ``Score.bundle == name`` (as ``Router.detector_for_bundle``)."""
+        return self
+
     # -- public API -------------------------------------------------------------------------
     def score(self, text: str, *, prior: float | None = None, target_fpr: float | None = None,
               return_tokens: bool = False) -> Score:

@@ -374,6 +374,11 @@ def precision_text(precision: str | None) -> str:
     return f"{precision} (set {DTYPE_ENV}={other} before starting the page to change it)"
 
 
+def languages_text(bundles: Mapping[str, str]) -> str:
+    """'English (smollm2-en), Chinese (gemma3-zh)': every language the detector scores and the bundle for it."""
+    return ", ".join(f"{LANGUAGE_NAMES.get(lang, lang)} ({name})" for lang, name in bundles.items()) or "?"
+
+
 def bundle_info(manifest: Mapping[str, Any], precision: str | None = None) -> dict[str, str]:
     """The bundle facts shown on the page: name, backbone, languages, thresholds, and the model precision.
 

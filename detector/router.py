@@ -111,6 +111,15 @@ class Router:
                 self._detectors[path] = Detector.load(path, device=self.device, dtype=self.dtype)
             return self._detectors[path]
 
+    def detector_for_bundle(self, name: str | None) -> Detector:
+        """The Detector of the bundle called ``name`` (e.g. a ``Score.bundle``); the default one for None or a
+        name no routed bundle has. Lets a caller show the manifest (feature ranges, thresholds) of the bundle
+        that actually scored a text."""
+        for path in {self.default_path, *self.bundle_paths.values()}:
+            if path.name == name:
+                return self.detector_for(path)
+        return self.default_detector
+
     @property
     def default_detector(self) -> Detector:
         return self.detector_for(self.default_path)

@@ -91,6 +91,7 @@ def test_essay_shows_verdict_probability_and_explanation(app, english_paragraph:
     assert details["typical human (p10–p90)"].str.contains("median").all()
     settings = {row["setting"]: row["value"] for row in at.table[1].value.to_dict("records")}
     assert settings["bundle"] == "tiny"
+    assert "Languages: English (tiny)" in texts  # every language scored, with the bundle for it
     assert settings["model precision"].split()[0] in ("float32", "bfloat16")  # the loaded detector's precision
 
 
@@ -249,6 +250,9 @@ def test_feature_rows_and_bundle_info() -> None:
     assert by_name["perplexity"]["typical human (p10–p90)"] == "20 – 60 (median 35.5)"
     assert by_name["perplexity"]["typical AI (p10–p90)"] == "5 – 15 (median 9.25)"
     assert by_name["n_tokens"]["this text"] == "300" and by_name["n_tokens"]["typical AI (p10–p90)"] == "–"
+    assert explain.languages_text({"en": "smollm2-en", "zh": "gemma3-zh"}) == \
+        "English (smollm2-en), Chinese (gemma3-zh)"
+    assert explain.languages_text({"xx": "x"}) == "xx (x)"
     info = explain.bundle_info({"name": "b", "backbone": {"identity": "m@1", "spec": "m"}, "languages": ["en"],
                                 "thresholds": {"ai": 0.97, "human": 0.1, "target_fpr": 0.01, "min_tokens": 50}})
     assert info["bundle"] == "b" and info["backbone"] == "m@1" and info["target false-positive rate"] == "1%"

@@ -137,6 +137,17 @@ def test_two_languages_are_routed(two_languages: Path) -> None:
     assert json.loads(json.dumps(scores[0].to_dict()))["bundle"] == "tiny-zh"
 
 
+def test_the_detector_that_scored_a_text_is_found_by_its_bundle_name(two_languages: Path) -> None:
+    """The page shows the manifest (feature ranges, thresholds) of the bundle that scored the text."""
+    router = Router.discover(two_languages, default="tiny-en")
+    chinese = router.score(CHINESE)
+    assert router.detector_for_bundle(chinese.bundle).bundle.name == "tiny-zh"
+    assert router.detector_for_bundle("no-such-bundle") is router.default_detector
+    single = Detector.load(two_languages / "tiny-en")
+    assert single.detector_for_bundle("anything") is single
+    assert single.bundles == dict.fromkeys(single.languages, "tiny-en")
+
+
 def test_only_needed_bundles_are_loaded(two_languages: Path) -> None:
     router = Router.discover(two_languages, default="tiny-en")
     router.score(CHINESE)

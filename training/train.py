@@ -71,6 +71,10 @@ class Config:
     source_weights: tuple[tuple[str, float], ...] = (("DetectRL", 0.4), ("HC3-Plus", 0.2), ("Lastde", 0.25),
                                                      ("OUTFOX", 0.15))
     max_tokens: int = 256
+    # Texts shorter than this (characters, stripped) are not sampled. HC3-Plus's Chinese rewrites are single
+    # sentences (median ~25 characters) that the detector answers `insufficient_text`; left in, they would fill
+    # most of a Chinese sample and the LM pass. 0 keeps every text (the English default).
+    min_chars: int = 0
     k: int = 2
     cached_k: int = 4  # the LM pass keeps the input of block L - cached_k: heads up to this depth train from it
     epochs: int = 3
@@ -91,8 +95,11 @@ class Config:
 
     def data_key(self) -> dict:
         """What the cached rows and LM pass depend on: change any and the cache is rebuilt elsewhere."""
-        return {"lm": self.lm, "sources": list(self.sources), "lang": self.lang, "sizes": list(self.sizes),
-                "source_weights": dict(self.source_weights), "max_tokens": self.max_tokens, "seed": self.seed}
+        key = {"lm": self.lm, "sources": list(self.sources), "lang": self.lang, "sizes": list(self.sizes),
+               "source_weights": dict(self.source_weights), "max_tokens": self.max_tokens, "seed": self.seed}
+        if self.min_chars:
+            key["min_chars"] = self.min_chars
+        return key
 
 
 def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
@@ -104,6 +111,8 @@ def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
             raise SystemExit(f"{run} holds a run with another configuration; pass --name or delete it")
         return pd.read_json(rows_path, lines=True, dtype=False)
     df = load_sources(cfg.sources, cfg.data_dir, lang=cfg.lang)
+    if cfg.min_chars:
+        df = df[df["text"].str.strip().str.len() >= cfg.min_chars].reset_index(drop=True)
     sizes = dict(zip(("train", "cal", "test"), cfg.sizes))
     rows = sample_split(df, sizes, dict(cfg.source_weights) or None, seed=cfg.seed)
     rows.to_json(rows_path, orient="records", lines=True)
@@ -449,6 +458,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--sources", nargs="+", default=list(d.sources), help="dataset folders, paths or hub ids")
     ap.add_argument("--sizes", default=",".join(map(str, d.sizes)), help="texts in train,cal,test")
     ap.add_argument("--max-tokens", type=int, default=d.max_tokens)
+    ap.add_argument("--min-chars", type=int, default=d.min_chars, help="skip texts shorter than this (characters)")
     ap.add_argument("--k", type=int, default=d.k, help="top blocks fine-tuned")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -469,7 +479,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     weights = d.source_weights if a.sources == list(d.sources) else ()  # () = equal weights
     return Config(name=a.name, lm=a.lm, data_dir=a.data_dir, sources=tuple(a.sources),
                   sizes=tuple(int(x) for x in a.sizes.split(",")), source_weights=weights,
-                  max_tokens=a.max_tokens, k=a.k, epochs=a.epochs, batch_size=a.batch_size,
+                  max_tokens=a.max_tokens, min_chars=a.min_chars, k=a.k, epochs=a.epochs, batch_size=a.batch_size,
                   ablation_k=tuple(int(x) for x in a.ablation_k.split(",") if x), runs_dir=a.runs_dir,
                   bundle_dir=a.bundle_dir, device=a.device, lang=a.lang,
                   reports_dir=a.reports_dir or (d.reports_dir if a.name == d.name
