@@ -17,6 +17,7 @@ def test_bundle_contents(tiny_bundle_dir: Path) -> None:
     manifest = json.loads((tiny_bundle_dir / "manifest.json").read_text())
     assert manifest["backbone"]["model_type"] == "gpt2" and len(manifest["backbone"]["weights_sha256"]) == 64
     assert manifest["features"][-1] == "classifier_logit"
+    assert "n_tokens" not in manifest["features"]  # length is how a collection was built, not who wrote it
     t = manifest["thresholds"]
     assert 0.0 <= t["human"] <= t["ai"] <= 1.0 + 1e-9 and t["min_tokens"] >= 16
     assert manifest["head"]["kind"] == "probe" and manifest["precision"] in ("float32", "bfloat16")

@@ -44,6 +44,13 @@ from training.generalization import (
 from training.metrics import length_bucket
 
 # Features passed through log1p before scaling (heavy-tailed).
+# Features that are not evidence of authorship and stay out of the document combiner. Length is a property of
+# how a collection was built: Grok-3's polish lengthens DetectAnyLLM's news, ChatGPT answers run longer than
+# HC3's human ones, and a combiner given `n_tokens` learns "long = AI" (it was the best single "zero-shot
+# feature" of a Chinese leave-one-source-out fold). Length still matters where it should: `min_tokens`
+# abstention and the per-length `ai` line. (The English bundle shipped before this rule still has it.)
+NOT_EVIDENCE = ("n_tokens",)
+COMBINER_FEATURES = tuple(n for n in FEATURE_NAMES if n not in NOT_EVIDENCE)
 LOG_FEATURES = ("perplexity", "burstiness_mean_ppl", "burstiness_std_ppl", "burstiness_max_ppl", "n_tokens")
 TARGET_FPR = 0.01  # share of human calibration texts allowed at or above the `ai` threshold
 TARGET_FNR = 0.01  # share of AI calibration texts allowed at or below the `human` threshold
@@ -201,7 +208,7 @@ class Prepared:
     rows: pd.DataFrame
     records: list[dict]
     zs_rows: list[dict[str, float]]
-    Z: np.ndarray  # (n, len(FEATURE_NAMES)) zero-shot features
+    Z: np.ndarray  # (n, len(COMBINER_FEATURES)) zero-shot features
     pooled: np.ndarray  # (n, len(pooled_layers), d)
     y: np.ndarray
     layers: tuple[int, ...]
@@ -222,7 +229,7 @@ def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
     rows = rows[have].reset_index(drop=True)
     records = [r for r in records if r is not None]
     zs_rows = [extract_features(_stats(r), sentence_spans(r["text"])) for r in records]
-    Z = np.asarray([[f[n] for n in FEATURE_NAMES] for f in zs_rows], dtype=np.float64)
+    Z = np.asarray([[f[n] for n in COMBINER_FEATURES] for f in zs_rows], dtype=np.float64)
     pooled = np.stack([r["pooled"] for r in records])
     y = (rows["label"] == "ai").to_numpy().astype(int)
     rows["n_tokens"] = [len(r["logprob"]) for r in records]
@@ -274,7 +281,7 @@ def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray,
     The single feature is the one with the best AUROC on ``rows`` (direction fixed there): the evidence the
     detector must never lose to, and the anchor its blend shrinks toward.
     """
-    names = list(FEATURE_NAMES)
+    names = list(COMBINER_FEATURES)
     full = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, calibration=DOC_CALIBRATION,
                               random_state=seed)
     full.fit(combined_matrix(data, logits)[rows], data.y[rows])
@@ -291,7 +298,7 @@ def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Se
                    with_logo: bool = True) -> dict:
     """Leave-one-source-out (and leave-one-generator-out) tables: ``combined_w<w>`` for each blend weight w
     of the head model toward the zero-shot-only one, ``zero_shot``, ``head``."""
-    names = list(FEATURE_NAMES)
+    names = list(COMBINER_FEATURES)
     y = data.y
     cache: dict[str, tuple] = {}
 
@@ -379,7 +386,7 @@ def run(cfg: Config) -> dict:
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(idx["train"]):]
-    names = list(FEATURE_NAMES) + ["classifier_logit"]
+    names = list(COMBINER_FEATURES) + ["classifier_logit"]
     unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed)
     combined = CalibratedCombiner.blend(unblended, single, weight, y_fit)
     classifier_only = CalibratedCombiner(["classifier_logit"], calibration=DOC_CALIBRATION, random_state=cfg.seed)
