@@ -67,7 +67,7 @@ def test_resume_reuses_cached_steps(tiny_bundle_dir: Path) -> None:
 
     root = tiny_bundle_dir.parent
     run_pipeline(Config(name="tiny", lm=str(root / "gpt2"), data_dir=str(root / "data"), sources=("synthetic",),
-                        source_weights=(), sizes=TINY_TRAIN_SIZES, max_tokens=64, k=1, epochs=2, ablation_k=(),
+                        source_weights=(), sizes=TINY_TRAIN_SIZES, max_tokens=64,
                         runs_dir=str(root / "runs"), bundle_dir=str(root / "bundle-rerun"),
                         reports_dir=str(root / "reports2")))
     assert [p.stat().st_mtime_ns for p in shards] == stamps  # LM pass not redone

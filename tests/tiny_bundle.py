@@ -26,7 +26,7 @@ def build_tiny_bundle(root: Path) -> Path:
     os.environ[DTYPE_ENV] = "float32"
     try:
         run(Config(name="tiny", lm=str(lm_dir), data_dir=str(root / "data"), sources=("synthetic",),
-                   source_weights=(), sizes=TINY_TRAIN_SIZES, max_tokens=64, k=1, epochs=2, ablation_k=(),
+                   source_weights=(), sizes=TINY_TRAIN_SIZES, max_tokens=64,
                    runs_dir=str(root / "runs"), bundle_dir=str(root / "bundle"), reports_dir=str(root / "reports")))
     finally:
         if previous is None:

@@ -1,10 +1,13 @@
 """Train a bundle from scratch, resumably: ``python -m training.train`` (see --help).
 
-Steps (each cached under ``runs/<name>/``, so an interrupted run picks up where it stopped):
-1. load English texts, split by prompt into train/cal/test, sample (``rows.jsonl``, ``split.json``);
-2. one LM pass per text -> token statistics + hidden state at block L-k (``cache/``);
-3. fine-tune the top-k blocks + head on train (``head_k<k>.pt``, per-epoch checkpoints);
-4. fit the calibrated combiner, the segment model and the decision thresholds on cal;
+Steps (an interrupted run picks up where it stopped):
+1. load the texts of one language, split by prompt into train/cal/test, sample (``runs/<name>/rows.jsonl``,
+   ``split.json``);
+2. one LM pass per text -> token statistics and pooled hidden states, cached in resumable shards under the
+   user cache directory (``training.featurize``);
+3. choose the head (linear probe: regularisation, depths) and its blend weight toward the best zero-shot
+   feature by the leave-one-source-out table, never by the test split;
+4. fit the calibrated combiner, the segment model and the decision thresholds on train + cal;
 5. evaluate on test (``reports/``) and write the bundle (``detector/bundles/<name>/``).
 """
 
@@ -82,13 +85,9 @@ class Config:
     # sentences (median ~25 characters) that the detector answers `insufficient_text`; left in, they would fill
     # most of a Chinese sample and the LM pass. 0 keeps every text (the English default).
     min_chars: int = 0
-    k: int = 2
     cached_k: int = 4  # the LM pass keeps the input of block L - cached_k: heads up to this depth train from it
-    epochs: int = 3
     batch_size: int = 8
-    lr: float = 5e-5
     seed: int = 0
-    ablation_k: tuple[int, ...] = (1,)
     runs_dir: str = str(REPO_ROOT / "runs")
     bundle_dir: str | None = None
     reports_dir: str = str(REPO_ROOT / "reports")
@@ -466,11 +465,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--sizes", default=",".join(map(str, d.sizes)), help="texts in train,cal,test")
     ap.add_argument("--max-tokens", type=int, default=d.max_tokens)
     ap.add_argument("--min-chars", type=int, default=d.min_chars, help="skip texts shorter than this (characters)")
-    ap.add_argument("--k", type=int, default=d.k, help="top blocks fine-tuned")
-    ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
-    ap.add_argument("--ablation-k", default=",".join(map(str, d.ablation_k)), help="extra head depths to compare "
-                                                                                   "('' for none)")
     ap.add_argument("--runs-dir", default=d.runs_dir)
     ap.add_argument("--bundle-dir", default=None)
     ap.add_argument("--reports-dir", default=None, help="default: reports/ for the shipped smollm2-en, "
@@ -486,8 +481,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     weights = d.source_weights if a.sources == list(d.sources) else ()  # () = equal weights
     return Config(name=a.name, lm=a.lm, data_dir=a.data_dir, sources=tuple(a.sources),
                   sizes=tuple(int(x) for x in a.sizes.split(",")), source_weights=weights,
-                  max_tokens=a.max_tokens, min_chars=a.min_chars, k=a.k, epochs=a.epochs, batch_size=a.batch_size,
-                  ablation_k=tuple(int(x) for x in a.ablation_k.split(",") if x), runs_dir=a.runs_dir,
+                  max_tokens=a.max_tokens, min_chars=a.min_chars, batch_size=a.batch_size,
+                  runs_dir=a.runs_dir,
                   bundle_dir=a.bundle_dir, device=a.device, lang=a.lang,
                   reports_dir=a.reports_dir or (d.reports_dir if a.name == d.name
                                                 else str(Path(d.reports_dir) / a.name)),
