@@ -103,7 +103,8 @@ def _prepared_from_run(run_dir: Path):
     key = json.loads((Path(run_dir) / "config.json").read_text())
     cfg = Config(name=Path(run_dir).name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"],
                  sizes=tuple(key["sizes"]), source_weights=tuple(key["source_weights"].items()),
-                 max_tokens=key["max_tokens"], seed=key["seed"], runs_dir=str(Path(run_dir).parent), partial=True)
+                 max_tokens=key["max_tokens"], min_chars=key.get("min_chars", 0), seed=key["seed"],
+                 runs_dir=str(Path(run_dir).parent), partial=True)
     return prepare(cfg, Path(run_dir))[1]
 
 
@@ -111,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", default="smollm2-en", help="bundle name or path")
     ap.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), help="where `training.train` left its run")
-    ap.add_argument("--reports-dir", default=None, help="default: reports/ (reports/end_to_end/ with --end-to-end)")
+    ap.add_argument("--reports-dir", default=None, help="default: reports/ for smollm2-en, reports/<name>/ for any "
+                                                        "other bundle (+ end_to_end/ with --end-to-end)")
     ap.add_argument("--end-to-end", action="store_true", help="re-score raw test texts with the Detector")
     a = ap.parse_args(argv)
     name = Bundle.load(resolve_bundle_path(a.bundle)).name
-    reports = Path(a.reports_dir or REPO_ROOT / "reports" / ("end_to_end" if a.end_to_end else ""))
+    base = REPO_ROOT / "reports" / ("" if name == "smollm2-en" else name)
+    reports = Path(a.reports_dir or base / ("end_to_end" if a.end_to_end else ""))
+    command = "python -m training.evaluate" + f" --bundle {a.bundle}" * (name != "smollm2-en") + \
+        " --end-to-end" * a.end_to_end
     report = evaluate_bundle(a.bundle, Path(a.runs_dir) / name, reports, end_to_end=a.end_to_end,
-                             extra={"command": "python -m training.evaluate" + " --end-to-end" * a.end_to_end})
+                             extra={"command": command})
     print({k: report["overall"][k] for k in ("auroc", "tpr_at_1fpr", "tpr_at_5fpr", "ece", "brier")},
           file=sys.stderr)
     return 0

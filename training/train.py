@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class Config:
     worker: int = 0
     n_workers: int = 1
     pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
+    command: str = ""  # the command line that trained the bundle (written to the report)
 
     def data_key(self) -> dict:
         """What the cached rows and LM pass depend on: change any and the cache is rebuilt elsewhere."""
@@ -237,19 +239,29 @@ def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
 
 @dataclass(frozen=True)
 class ProbeDesign:
-    """One candidate head: the probe's regularisation and which cached depths it reads."""
+    """One candidate head and the evidence beside it: the probe's regularisation, the cached depths it reads,
+    and which zero-shot features the combiner sees next to the head's logit: ``"all"`` of them, or only
+    ``"best"``, the single feature with the best AUROC on the fit rows. A combiner over 23 features can learn
+    the training sources' feature directions (DetectRL's, HC3's), which do not carry to a new collection; the
+    sparse one cannot, so the leave-one-source-out table decides between them."""
 
     C: float
     layers: tuple[int, ...]
+    zero_shot: str = "all"
 
     @property
     def name(self) -> str:
-        return f"probe C={self.C} layers={list(self.layers)}"
+        extra = "" if self.zero_shot == "all" else ", best zero-shot feature only"
+        return f"probe C={self.C} layers={list(self.layers)}{extra}"
 
 
 def probe_designs(layers: tuple[int, ...]) -> list[ProbeDesign]:
-    """The candidates compared by leave-one-source-out mean: all cached depths, or the three-quarter depth alone."""
-    return [ProbeDesign(C, ls) for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
+    """The candidates compared by leave-one-source-out mean: all cached depths or the three-quarter depth
+    alone, each regularisation, all or only the best zero-shot feature beside the head."""
+    return [ProbeDesign(C, ls, zs) for zs in ("all", "best") for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
+
+
+_PROBE_LOGITS: dict[tuple, tuple[LinearProbe, np.ndarray]] = {}
 
 
 def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int = 5,
@@ -258,7 +270,12 @@ def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int =
 
     The logits of the ``fit`` rows themselves are cross-fitted (each from a probe that did not see it), so the
     combiner can be fit on training and calibration rows together without trusting in-sample head scores.
+    Memoised per data, rows and probe settings: designs that differ only in the combiner share their probes.
     """
+    key = (id(data), design.C, design.layers, folds, seed, hash(fit.tobytes()))
+    if key in _PROBE_LOGITS:
+        probe, logits = _PROBE_LOGITS[key]
+        return probe, logits.copy()
     src = data.rows["source"].to_numpy()
     pooled = data.pooled[:, [data.layers.index(j) for j in design.layers]]
     probe = LinearProbe(design.layers, C=design.C).fit(pooled[fit], data.y[fit], src[fit])
@@ -266,31 +283,38 @@ def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int =
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
         part = LinearProbe(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
         logits[fit[te]] = part.decision_function(pooled[fit[te]])
+    _PROBE_LOGITS[key] = (probe, logits.copy())
     return probe, logits
 
 
-def combined_matrix(data: Prepared, logits: np.ndarray) -> np.ndarray:
-    return np.column_stack([data.Z, logits])
+def combined_matrix(data: Prepared, logits: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
+    """Zero-shot features and the head's logit, as columns ``names`` (default: all of them, logit last)."""
+    full = np.column_stack([data.Z, logits])
+    if names is None:
+        return full
+    order = list(COMBINER_FEATURES) + ["classifier_logit"]
+    return full[:, [order.index(n) for n in names]]
 
 
-def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray,
-                  seed: int) -> tuple[CalibratedCombiner, CalibratedCombiner, CalibratedCombiner]:
+def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: int,
+                  zero_shot: str = "all") -> tuple[CalibratedCombiner, CalibratedCombiner, CalibratedCombiner]:
     """(zero-shot + head, zero-shot only, best single zero-shot feature) combiners, all fit on ``rows``.
 
     The single feature is the one with the best AUROC on ``rows`` (direction fixed there): the evidence the
-    detector must never lose to, and the anchor its blend shrinks toward.
+    detector must never lose to, and the anchor its blend shrinks toward. ``zero_shot="best"``: the first
+    combiner sees only that feature beside the head's logit (see ``ProbeDesign``).
     """
     names = list(COMBINER_FEATURES)
-    full = CalibratedCombiner(names + ["classifier_logit"], LOG_FEATURES, calibration=DOC_CALIBRATION,
-                              random_state=seed)
-    full.fit(combined_matrix(data, logits)[rows], data.y[rows])
-    zero_shot = CalibratedCombiner(names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
-    zero_shot.fit(data.Z[rows], data.y[rows])
     best, _ = best_zero_shot(data.y, data.Z, names, rows, rows)
+    full_names = (names if zero_shot == "all" else [best]) + ["classifier_logit"]
+    full = CalibratedCombiner(full_names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    full.fit(combined_matrix(data, logits, full_names)[rows], data.y[rows])
+    zero_shot_model = CalibratedCombiner(names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    zero_shot_model.fit(data.Z[rows], data.y[rows])
     j = names.index(best)
     single = CalibratedCombiner([best], LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
     single.fit(data.Z[rows][:, [j]], data.y[rows])
-    return full, zero_shot, single
+    return full, zero_shot_model, single
 
 
 def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Sequence[float] = (1.0,),
@@ -306,7 +330,7 @@ def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Se
             logits = fit_probe(data, fold.train, design, seed=cfg.seed)[1]
             rows = np.concatenate([fold.train, fold.cal])
             head = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(logits[rows, None], y[rows])
-            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed))
+            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot))
         return cache[fold.name]
 
     def zero_shot(fold) -> np.ndarray:
@@ -321,7 +345,7 @@ def generalization(cfg: Config, data: Prepared, design: ProbeDesign, weights: Se
             logits, _, full, _, single = fitted(fold)
             rows = np.concatenate([fold.train, fold.cal])
             model = CalibratedCombiner.blend(full, single, weight, y[rows])
-            return model.predict_proba(combined_matrix(data, logits)[fold.test])[:, 1]
+            return model.predict_proba(combined_matrix(data, logits, model.feature_names)[fold.test])[:, 1]
         return score
 
     models = {f"combined_w{w}": combined(w) for w in weights}
@@ -385,9 +409,9 @@ def run(cfg: Config) -> dict:
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(idx["train"]):]
-    names = list(COMBINER_FEATURES) + ["classifier_logit"]
-    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed)
+    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed, design.zero_shot)
     combined = CalibratedCombiner.blend(unblended, single, weight, y_fit)
+    names = list(combined.feature_names)
     classifier_only = CalibratedCombiner(["classifier_logit"], calibration=DOC_CALIBRATION, random_state=cfg.seed)
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit)
 
@@ -420,7 +444,7 @@ def run(cfg: Config) -> dict:
         "name": cfg.name, "format_version": FORMAT_VERSION, "backbone": describe(lm), "max_tokens": cfg.max_tokens,
         "precision": lm.precision,
         "head": {"kind": "probe", "layers": list(design.layers), "C": design.C, "file": "head.safetensors",
-                 "pooling": "token_mean"},
+                 "pooling": "token_mean", "design": design.name, "blend_weight": weight},
         "features": names, "segment_features": seg_names, "languages": [cfg.lang],
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
@@ -443,7 +467,7 @@ def run(cfg: Config) -> dict:
     (Path(cfg.reports_dir) / f"split_{cfg.name}.json").write_text(json.dumps(split_manifest(data.rows), default=str))
     extra = {"n": {s: int(len(v)) for s, v in idx.items()}, "lm_pass_cache": str(folder),
              "calibration_cv_brier": combined.calibration_scores_, "combiner_C": combined.C_,
-             "command": "python -m training.train" + (f" --name {cfg.name}" if cfg.name != "smollm2-en" else "")}
+             "command": cfg.command or "python -m training.train"}
     report = evaluate_bundle(bundle.path, run_dir, Path(cfg.reports_dir), extra=extra, generalization=gen,
                              data=data)
     bundle.metrics = json.loads(json.dumps({"overall": report["overall"], "ablation": report.get("ablation"),
@@ -478,6 +502,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th text of the pass "
                                                     "(run n processes with --pass-only and OMP_NUM_THREADS=1)")
     a = ap.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
     weights = d.source_weights if a.sources == list(d.sources) else ()  # () = equal weights
     return Config(name=a.name, lm=a.lm, data_dir=a.data_dir, sources=tuple(a.sources),
                   sizes=tuple(int(x) for x in a.sizes.split(",")), source_weights=weights,
@@ -487,7 +512,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   reports_dir=a.reports_dir or (d.reports_dir if a.name == d.name
                                                 else str(Path(d.reports_dir) / a.name)),
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
-                  n_workers=int(a.worker.split("/")[1]), pausable=True)
+                  n_workers=int(a.worker.split("/")[1]), pausable=True,
+                  command=" ".join(["python -m training.train", *map(shlex.quote, args)]))
 
 
 def main(argv: list[str] | None = None) -> int:
