@@ -19,7 +19,7 @@ import torch
 
 from detector.bundle import Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
 from detector.combiner import adjust_for_prior
-from detector.features import extract_features
+from detector.features import FEATURE_NAMES, extract_features
 from detector.language import detect_language, is_supported
 from detector.lm import LanguageModel, load_lm, resolve_dtype
 from detector.normalize import normalize_text
@@ -47,6 +47,11 @@ MAX_TEXT_CHARS = 100_000
 
 _CACHE: dict[tuple[str, str, str, str], Detector] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def score_feature_names() -> list[str]:
+    """The names of ``Score.features``: every zero-shot feature, then the head's ``classifier_logit``."""
+    return [*FEATURE_NAMES, "classifier_logit"]
 
 
 def decide(p: float, n_tokens: int, min_tokens: int, threshold_ai: float, threshold_human: float) -> str:
@@ -124,7 +129,9 @@ class Detector:
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.bundle.combiner.feature_names)
+        """Every feature a Score carries (the batch command's feature columns): all zero-shot features and
+        the head's logit, whichever of them this bundle's combiner uses."""
+        return score_feature_names()
 
     @property
     def bundles(self) -> dict[str, str]:

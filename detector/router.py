@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from detector.bundle import BUNDLES_DIR, DEFAULT_BUNDLE, Bundle, resolve_bundle_path
-from detector.detector import MAX_TEXT_CHARS, Detector
+from detector.detector import MAX_TEXT_CHARS, Detector, score_feature_names
 from detector.language import detect_language
 from detector.lm import LanguageModel, resolve_dtype
 from detector.normalize import normalize_text
@@ -165,13 +165,8 @@ class Router:
 
     @property
     def feature_names(self) -> list[str]:
-        """Every bundle's combiner features, default bundle first (the batch command's feature columns)."""
-        names: list[str] = []
-        for path in [self.default_path, *sorted(set(self.bundle_paths.values()))]:
-            for name in _combiner_features(path):
-                if name not in names:
-                    names.append(name)
-        return names
+        """Every feature a Score carries, whichever bundle scored it (the batch command's feature columns)."""
+        return score_feature_names()
 
     # -- the default detector's attributes (for callers written for one Detector) ------------
     @property
@@ -208,11 +203,6 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router({self.bundles}, default={self.default_path.name!r}, loaded={self.loaded_bundles})"
-
-
-def _combiner_features(path: Path) -> list[str]:
-    """A bundle's document-combiner feature names, read without loading its head or backbone."""
-    return list(json.loads((path / "combiner.json").read_text())["document"]["feature_names"])
 
 
 __all__ = ["Router", "discover_language_bundles"]
