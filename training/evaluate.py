@@ -52,7 +52,7 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
     loaded = Bundle.load(resolve_bundle_path(bundle))
     det = Detector(loaded, load_lm(loaded.manifest["backbone"]["spec"]))
     if data is None:
-        data = _prepared_from_run(run_dir)
+        data = prepared_from_run(run_dir)
     test = data.rows.iloc[data.idx("test")].reset_index(drop=True).copy()
     pinned = next((p for p in (REPO_ROOT / "reports" / f"split_{loaded.name}.json",
                                REPO_ROOT / "reports" / loaded.name / f"split_{loaded.name}.json") if p.exists()), None)
@@ -96,15 +96,16 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
                         abstain_col="label", generalization=json_safe(generalization) if generalization else None)
 
 
-def _prepared_from_run(run_dir: Path):
-    """The prepared data of a finished training run (its config.json pins what was sampled)."""
+def prepared_from_run(run_dir: Path, *, with_token_states: bool = False):
+    """The prepared data of a finished training run (its config.json pins what was sampled); with
+    ``with_token_states``, each record also keeps the per-token hidden states the pass cached."""
     from training.train import Config, prepare
 
     key = json.loads((Path(run_dir) / "config.json").read_text())
     cfg = Config(name=Path(run_dir).name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"],
                  sizes=tuple(key["sizes"]), source_weights=tuple(key["source_weights"].items()),
                  max_tokens=key["max_tokens"], min_chars=key.get("min_chars", 0), seed=key["seed"],
-                 runs_dir=str(Path(run_dir).parent), partial=True)
+                 runs_dir=str(Path(run_dir).parent), partial=True, head="blocks" if with_token_states else "probe")
     return prepare(cfg, Path(run_dir))[1]
 
 

@@ -96,14 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="JSON output (default: print only)")
     a = ap.parse_args(argv)
 
-    from training.train import Config, prepare
+    from training.evaluate import prepared_from_run
 
-    run = Path(a.runs_dir) / a.name
-    key = json.loads((run / "config.json").read_text())
-    cfg = Config(name=a.name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"], sizes=tuple(key["sizes"]),
-                 source_weights=tuple(key["source_weights"].items()), max_tokens=key["max_tokens"],
-                 min_chars=key.get("min_chars", 0), seed=key["seed"], runs_dir=a.runs_dir, partial=True, head="blocks")
-    _, data, folder = prepare(cfg, run)
+    data = prepared_from_run(Path(a.runs_dir) / a.name, with_token_states=True)
     tr, te = data.idx("train"), data.idx("test")
     y, src = data.y, data.rows["source"].to_numpy()
     H = [r["hidden"].float().numpy() for r in data.records]
@@ -114,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "mean+max": pooled_regression(np.hstack([mean, np.stack([h.max(0) for h in H])]), y, tr),
         "attention": attention_scores(H, y, tr),
     }
-    result = {"run": a.name, "cache": str(folder), "hidden_layer": folder.name.rsplit("-h", 1)[-1],
-              "n_train": int(len(tr)), "n_test": int(len(te)),
+    result = {"run": a.name, "n_train": int(len(tr)), "n_test": int(len(te)),
               "test_auroc": {k: _aurocs(y[te], s[te], src[te]) for k, s in scores.items()}}
     print(json.dumps(result, indent=1))
     if a.out:

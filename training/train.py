@@ -19,7 +19,7 @@ import platform
 import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +213,8 @@ class Prepared:
     pooled: np.ndarray  # (n, len(pooled_layers), d)
     y: np.ndarray
     layers: tuple[int, ...]
+    # probe fits memoised by (settings, rows): designs that differ only in the combiner share their probes
+    probe_fits: dict = field(default_factory=dict, repr=False)
 
     def idx(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.rows["split"].to_numpy() == split)
@@ -261,20 +263,17 @@ def probe_designs(layers: tuple[int, ...]) -> list[ProbeDesign]:
     return [ProbeDesign(C, ls, zs) for zs in ("all", "best") for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
 
 
-_PROBE_LOGITS: dict[tuple, tuple[LinearProbe, np.ndarray]] = {}
-
-
 def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int = 5,
               seed: int = 0) -> tuple[LinearProbe, np.ndarray]:
     """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row.
 
     The logits of the ``fit`` rows themselves are cross-fitted (each from a probe that did not see it), so the
     combiner can be fit on training and calibration rows together without trusting in-sample head scores.
-    Memoised per data, rows and probe settings: designs that differ only in the combiner share their probes.
+    Memoised on ``data`` per rows and probe settings: designs that differ only in the combiner share probes.
     """
-    key = (id(data), design.C, design.layers, folds, seed, hash(fit.tobytes()))
-    if key in _PROBE_LOGITS:
-        probe, logits = _PROBE_LOGITS[key]
+    key = (design.C, design.layers, folds, seed, fit.tobytes())
+    if key in data.probe_fits:
+        probe, logits = data.probe_fits[key]
         return probe, logits.copy()
     src = data.rows["source"].to_numpy()
     pooled = data.pooled[:, [data.layers.index(j) for j in design.layers]]
@@ -283,7 +282,7 @@ def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int =
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
         part = LinearProbe(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
         logits[fit[te]] = part.decision_function(pooled[fit[te]])
-    _PROBE_LOGITS[key] = (probe, logits.copy())
+    data.probe_fits[key] = (probe, logits.copy())
     return probe, logits
 
 
