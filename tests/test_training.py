@@ -71,3 +71,43 @@ def test_resume_reuses_cached_steps(tiny_bundle_dir: Path) -> None:
                         runs_dir=str(root / "runs"), bundle_dir=str(root / "bundle-rerun"),
                         reports_dir=str(root / "reports2")))
     assert [p.stat().st_mtime_ns for p in shards] == stamps  # LM pass not redone
+
+
+def test_fine_tuned_blocks_head_trains_ships_and_resumes(tmp_path: Path, monkeypatch) -> None:
+    """``--heads blocks``: the design grid fine-tunes the top blocks, the bundle ships them (bf16) and scores
+    with them, and a rerun resumes from the finished head's checkpoint instead of training again."""
+    from detector import Detector
+    from tiny_bundle import build_tiny_bundle
+
+    bundle = build_tiny_bundle(tmp_path, heads=("blocks",), block_k=(1,))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["head"]["kind"] == "blocks" and manifest["head"]["k"] == 1
+    assert manifest["head"]["design"].startswith("fine-tuned top 1 blocks")
+    weights = load_file(str(bundle / "head.safetensors"))
+    assert weights and {str(v.dtype) for v in weights.values()} == {"torch.bfloat16"}
+    assert manifest["segment_features"][-1] == "classifier_logit"  # sentences get the head's own token logits
+
+    report = json.loads((tmp_path / "reports" / "eval.json").read_text())
+    assert report["overall"]["auroc"] >= 0.9  # separable synthetic data
+
+    text = "The committee met on Tuesday to discuss the budget. " * 6
+    score = Detector.load(str(bundle), dtype="float32").score(text)
+    assert score.prob_ai is not None and 0.0 <= score.prob_ai <= 1.0
+    assert score.features["classifier_logit"] != 0.0
+    # the blocks always run in fp32, next to a bf16 backbone too (the bf16 path is forced, whatever the CPU)
+    bf16 = Detector.load(str(bundle), dtype="bfloat16").score(text)
+    assert bf16.prob_ai is not None and abs(bf16.prob_ai - score.prob_ai) < 0.1
+
+    checkpoints = sorted((tmp_path / "runs" / "tiny" / "heads").glob("*.ckpt"))
+    assert checkpoints
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    from training.train import Config, run
+
+    monkeypatch.setenv("DETECTOR_DTYPE", "float32")  # the precision the bundle was built in, on every CPU
+    run(Config(name="tiny", lm=str(tmp_path / "gpt2"), data_dir=str(tmp_path / "data"), sources=("synthetic",),
+               source_weights=(), sizes=TINY_TRAIN_SIZES, max_tokens=64, runs_dir=str(tmp_path / "runs"),
+               bundle_dir=str(tmp_path / "bundle-rerun"), reports_dir=str(tmp_path / "reports2"),
+               heads=("blocks",), block_k=(1,)))
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # finished heads are not trained again
+    again = json.loads((tmp_path / "reports2" / "eval.json").read_text())
+    assert again["overall"]["auroc"] == report["overall"]["auroc"]

@@ -51,8 +51,8 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
     """
     loaded = Bundle.load(resolve_bundle_path(bundle))
     det = Detector(loaded, load_lm(loaded.manifest["backbone"]["spec"]))
-    if data is None:
-        data = prepared_from_run(run_dir)
+    if data is None:  # a fine-tuned head runs on the per-token states the pass cached
+        data = prepared_from_run(run_dir, with_token_states=loaded.manifest["head"].get("kind") == "blocks")
     test = data.rows.iloc[data.idx("test")].reset_index(drop=True).copy()
     pinned = next((p for p in (REPO_ROOT / "reports" / f"split_{loaded.name}.json",
                                REPO_ROOT / "reports" / loaded.name / f"split_{loaded.name}.json") if p.exists()), None)
@@ -105,7 +105,8 @@ def prepared_from_run(run_dir: Path, *, with_token_states: bool = False):
     cfg = Config(name=Path(run_dir).name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"],
                  sizes=tuple(key["sizes"]), source_weights=tuple(key["source_weights"].items()),
                  max_tokens=key["max_tokens"], min_chars=key.get("min_chars", 0), seed=key["seed"],
-                 runs_dir=str(Path(run_dir).parent), partial=True, head="blocks" if with_token_states else "probe")
+                 runs_dir=str(Path(run_dir).parent), partial=True,
+                 heads=("probe", "blocks") if with_token_states else ("probe",))
     return prepare(cfg, Path(run_dir))[1]
 
 

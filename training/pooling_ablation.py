@@ -8,9 +8,13 @@ idea). This compares, on the run's own train/test split and from the hidden stat
 
 * ``mean``: a logistic regression on the token mean (what the shipped probe does, at that one depth);
 * ``mean+std`` and ``mean+max``: richer fixed pooling, same regression;
-* ``attention``: a learned softmax attention over tokens with a linear value head, trained with AdamW.
+* ``attention``: a learned softmax attention over tokens with a linear value head, trained with AdamW;
+* ``blocks_k<k>`` (``--blocks 2,4``): the fine-tuned top-k blocks head of ``training.train`` (``--heads blocks``),
+  trained on the same train rows; it reuses that run's checkpoint under ``runs/<name>/heads/`` when there is one.
 
-Test AUROC overall and per source, written as JSON. Nothing here is imported at scoring time.
+Test AUROC overall and per source, written as JSON. These are in-distribution numbers on the run's own split;
+the leave-one-source-out table of ``training.train`` is what chooses the shipped head. Nothing here is imported
+at scoring time.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="smollm2-en", help="the training run (runs/<name>/)")
     ap.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"))
     ap.add_argument("--out", default=None, help="JSON output (default: print only)")
+    ap.add_argument("--blocks", default="", help="also fine-tuned top-k blocks heads, e.g. 2,4 (slow)")
     a = ap.parse_args(argv)
 
     from training.evaluate import prepared_from_run
@@ -109,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         "mean+max": pooled_regression(np.hstack([mean, np.stack([h.max(0) for h in H])]), y, tr),
         "attention": attention_scores(H, y, tr),
     }
+    if a.blocks:
+        from training.train import BlocksDesign, Config, fit_blocks
+
+        cached_k = min(Config.cached_k, data.backbone.num_layers)
+        for k in (int(x) for x in a.blocks.split(",")):
+            scores[f"blocks_k{k}"] = fit_blocks(data, tr, BlocksDesign(k), cached_k)[1]
     result = {"run": a.name, "n_train": int(len(tr)), "n_test": int(len(te)),
               "test_auroc": {k: _aurocs(y[te], s[te], src[te]) for k, s in scores.items()}}
     print(json.dumps(result, indent=1))

@@ -223,6 +223,13 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
            "best TPR of an actual threshold whose FPR on human texts is <= x%. ECE uses "
            f"{ev['n_bins']} equal-width bins weighted by bin count.", "", "## Headline", ""]
     out += _table(["metric", "value"], [[label, ov.get(k)] for k, label in _METRIC_COLUMNS]) + [""]
+    if ev.get("long_enough"):
+        le = ev["long_enough"]
+        out += [f"### On the texts it answers (at least {le['min_tokens']} tokens: "
+                f"{le['share_of_test']:.0%} of the test split)", "",
+                "Below `min_tokens` the detector answers `insufficient_text` and gives no P(AI); the headline "
+                "above still scores those texts from the cached pass.", ""]
+        out += _table(["metric", "value"], [[label, le.get(k)] for k, label in _METRIC_COLUMNS]) + [""]
     out += ["## Ablation", ""]
     out += _table(["model", *(lbl for _, lbl in _METRIC_COLUMNS), "unscored"],
                   [[*row, m.get("n_unscored")] for row, m in zip(_metric_rows(list(ev["ablation"].items())),
@@ -361,6 +368,13 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
     else:
         ev["by_length"] = []
     ev["ablation"] = {name: _summary_with_coverage(y, scores) for name, scores in models.items()}
+    min_tokens = ((extra or {}).get("thresholds") or {}).get("min_tokens")
+    if min_tokens and "n_tokens" in df.columns:
+        # The detector answers `insufficient_text` below min_tokens: the headline above still counts those texts
+        # (every test text has a P(AI) from the cached pass); this is the same model on the texts it answers.
+        long_enough = df["n_tokens"].to_numpy() >= min_tokens
+        ev["long_enough"] = {"min_tokens": int(min_tokens), "share_of_test": float(long_enough.mean()),
+                             **_summary_with_coverage(y[long_enough], p[long_enough])}
     if abstain_col and abstain_col in df.columns:
         ev["verdicts"] = verdict_summary(df[abstain_col], y)
     else:
