@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.blocks:
         from training.train import BlocksDesign, Config, fit_blocks
 
-        cached_k = min(Config.cached_k, data.backbone.num_layers)
+        cached_k = Config().cached_depth(data.backbone.num_layers)
         for k in (int(x) for x in a.blocks.split(",")):
             scores[f"blocks_k{k}"] = fit_blocks(data, tr, BlocksDesign(k), cached_k)[1]
     result = {"run": a.name, "n_train": int(len(tr)), "n_test": int(len(te)),

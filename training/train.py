@@ -110,6 +110,10 @@ class Config:
     pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
     command: str = ""  # the command line that trained the bundle (written to the report)
 
+    def cached_depth(self, num_layers: int) -> int:
+        """How many top blocks the cached hidden state sits below (``cached_k``, at most the whole model)."""
+        return min(self.cached_k, num_layers)
+
     def data_key(self) -> dict:
         """What the cached rows and LM pass depend on: change any and the cache is rebuilt elsewhere."""
         key = {"lm": self.lm, "sources": list(self.sources), "lang": self.lang, "sizes": list(self.sizes),
@@ -140,7 +144,7 @@ def prepare_rows(cfg: Config, run: Path) -> pd.DataFrame:
 
 def pass_folder(cfg: Config, lm) -> Path:
     """The LM-pass cache folder of this configuration on ``lm`` (hidden state kept at block L - cached_k)."""
-    return pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=max(0, lm.num_layers - cfg.cached_k))
+    return pass_dir(lm, max_tokens=cfg.max_tokens, hidden_layer=lm.num_layers - cfg.cached_depth(lm.num_layers))
 
 
 def run_pass(cfg: Config, lm, texts: list[str]) -> Path:
@@ -149,8 +153,8 @@ def run_pass(cfg: Config, lm, texts: list[str]) -> Path:
     order = np.random.default_rng(cfg.seed).permutation(len(texts))
     print(f"[train] LM pass: {cached_count(folder, texts)}/{len(texts)} texts cached in {folder}", file=sys.stderr)
     featurize(lm, [texts[i] for i in order], folder, max_tokens=cfg.max_tokens,
-              hidden_layer=max(0, lm.num_layers - cfg.cached_k), batch_size=cfg.batch_size, worker=cfg.worker,
-              n_workers=cfg.n_workers, pausable=cfg.pausable)
+              hidden_layer=lm.num_layers - cfg.cached_depth(lm.num_layers), batch_size=cfg.batch_size,
+              worker=cfg.worker, n_workers=cfg.n_workers, pausable=cfg.pausable)
     return folder
 
 
@@ -223,7 +227,7 @@ class Prepared:
     y: np.ndarray
     layers: tuple[int, ...]
     # head fits memoised by (settings, rows): designs that differ only in the combiner share their heads
-    probe_fits: dict = field(default_factory=dict, repr=False)
+    head_fits: dict = field(default_factory=dict, repr=False)
     backbone: object = field(default=None, repr=False)  # the LM (fine-tuned heads copy its top blocks)
     run_dir: Path | None = None  # where fine-tuned heads keep their resumable checkpoints
 
@@ -309,8 +313,8 @@ def fit_blocks(data: Prepared, fit: np.ndarray, design: BlocksDesign, cached_k: 
     kept beside the checkpoint. Memoised on ``data`` like the probes.
     """
     key = ("blocks", design.k, design.epochs, design.lr, seed, fit.tobytes())
-    if key in data.probe_fits:
-        trainer, logits = data.probe_fits[key]
+    if key in data.head_fits:
+        trainer, logits = data.head_fits[key]
         return trainer, logits.copy()
     checkpoint = blocks_checkpoint(data, fit, design, cached_k, seed)
     trainer = HeadTrainer(data.backbone.model, design.k, cached_k, lr=design.lr, epochs=design.epochs, seed=seed,
@@ -323,14 +327,14 @@ def fit_blocks(data: Prepared, fit: np.ndarray, design: BlocksDesign, cached_k: 
     else:
         logits = np.asarray(trainer.predict(hiddens)[0], dtype=np.float64)
         np.save(logits_path, logits)
-    data.probe_fits[key] = (trainer, logits.copy())
+    data.head_fits[key] = (trainer, logits.copy())
     return trainer, logits
 
 
 def fit_head(data: Prepared, fit: np.ndarray, design, cfg: Config) -> tuple[object, np.ndarray]:
     """The design's head fit on ``fit`` rows and its logit for every row."""
     if isinstance(design, BlocksDesign):
-        return fit_blocks(data, fit, design, min(cfg.cached_k, data.backbone.num_layers), seed=cfg.seed)
+        return fit_blocks(data, fit, design, cfg.cached_depth(data.backbone.num_layers), seed=cfg.seed)
     return fit_probe(data, fit, design, seed=cfg.seed)
 
 
@@ -357,8 +361,8 @@ def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int =
     Memoised on ``data`` per rows and probe settings: designs that differ only in the combiner share probes.
     """
     key = (design.C, design.layers, folds, seed, fit.tobytes())
-    if key in data.probe_fits:
-        probe, logits = data.probe_fits[key]
+    if key in data.head_fits:
+        probe, logits = data.head_fits[key]
         return probe, logits.copy()
     src = data.rows["source"].to_numpy()
     pooled = data.pooled[:, [data.layers.index(j) for j in design.layers]]
@@ -367,7 +371,7 @@ def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int =
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
         part = LinearProbe(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
         logits[fit[te]] = part.decision_function(pooled[fit[te]])
-    data.probe_fits[key] = (probe, logits.copy())
+    data.head_fits[key] = (probe, logits.copy())
     return probe, logits
 
 
