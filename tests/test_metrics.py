@@ -220,3 +220,17 @@ def test_write_report_unscored_rows_and_no_labels(tmp_path: Path) -> None:
     assert loaded["verdicts"] == {"available": False} and loaded["by_variant"] == []
     assert set(loaded["ablation"]) == {"combined", "lm_only"}
     assert "_No verdict labels were given._" in (tmp_path / "eval.md").read_text()
+
+
+def test_write_report_scores_the_texts_the_detector_answers_on_their_own(tmp_path: Path) -> None:
+    """With the bundle's `min_tokens` in the report's thresholds, the report adds the headline metrics of the
+    texts at or above it (the ones the detector answers) and their share of the split."""
+    df, ablation = _synthetic(n=300, seed=2)
+    ev = write_report(tmp_path, df, ablation=ablation, extra={"thresholds": {"min_tokens": 64}})
+    long_enough = df[df["n_tokens"] >= 64]
+    le = ev["long_enough"]
+    assert le["min_tokens"] == 64 and le["n"] == len(long_enough)
+    assert le["share_of_test"] == pytest.approx(len(long_enough) / len(df))
+    assert le["auroc"] == pytest.approx(auroc(long_enough["y"], long_enough["p"]))
+    assert "On the texts it answers (at least 64 tokens" in (tmp_path / "eval.md").read_text()
+    assert "long_enough" not in write_report(tmp_path / "plain", df, ablation=ablation)  # no min_tokens, no section
