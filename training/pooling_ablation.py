@@ -115,11 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         "attention": attention_scores(H, y, tr),
     }
     if a.blocks:
-        from training.train import BlocksDesign, Config, fit_blocks
+        from training.train import BlocksDesign, Config, fit_head
 
-        cached_k = Config().cached_depth(data.backbone.num_layers)
         for k in (int(x) for x in a.blocks.split(",")):
-            scores[f"blocks_k{k}"] = fit_blocks(data, tr, BlocksDesign(k), cached_k)[1]
+            scores[f"blocks_k{k}"] = fit_head(data, tr, BlocksDesign(k), Config())[1]
     result = {"run": a.name, "n_train": int(len(tr)), "n_test": int(len(te)),
               "test_auroc": {k: _aurocs(y[te], s[te], src[te]) for k, s in scores.items()}}
     print(json.dumps(result, indent=1))

@@ -312,11 +312,11 @@ def fit_blocks(data: Prepared, fit: np.ndarray, design: BlocksDesign, cached_k: 
     Resumable: the trainer checkpoints every epoch (``blocks_checkpoint``), and the finished head's logits are
     kept beside the checkpoint. Memoised on ``data`` like the probes.
     """
-    key = ("blocks", design.k, design.epochs, design.lr, seed, fit.tobytes())
+    checkpoint = blocks_checkpoint(data, fit, design, cached_k, seed)  # names settings, rows and states
+    key = ("blocks", checkpoint)
     if key in data.head_fits:
         trainer, logits = data.head_fits[key]
         return trainer, logits.copy()
-    checkpoint = blocks_checkpoint(data, fit, design, cached_k, seed)
     trainer = HeadTrainer(data.backbone.model, design.k, cached_k, lr=design.lr, epochs=design.epochs, seed=seed,
                           device=data.backbone.device)
     hiddens = [r["hidden"] for r in data.records]
