@@ -216,7 +216,7 @@ class Detector:
         features = extract_features(stats, spans)
         features["classifier_logit"] = float(np.mean(token_logits)) if len(token_logits) else 0.0
         combiner = self.bundle.combiner
-        p_raw = float(combiner.predict_proba(combiner.matrix([features]))[0, 1])
+        p_raw = float(combiner.predict_rows([features])[0])
         t_ai = self.threshold_ai if target_fpr is None else threshold_at_fpr(self._human_cal, target_fpr)
         t_human = min(self.threshold_human, t_ai)
         p = p_raw if prior is None else float(adjust_for_prior(p_raw, prior, combiner.base_rate_))

@@ -74,7 +74,7 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
     def proba(comb) -> np.ndarray:
         p = np.full(len(feats), np.nan)
         if scored:
-            p[scored] = comb.predict_proba(comb.matrix([feats[i] for i in scored]))[:, 1]
+            p[scored] = comb.predict_rows([feats[i] for i in scored])
         return p
 
     test["p"] = proba(loaded.combiner)

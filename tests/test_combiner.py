@@ -1,0 +1,71 @@
+"""The length-aware calibration: confidence that grows with a text's length, and still a monotone score map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.combiner import Calibrator, CalibratedCombiner
+from training.metrics import expected_calibration_error
+
+
+def _scores_whose_evidence_grows_with_length(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A raw score whose separation grows like sqrt(length), as a mean over tokens' evidence does."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    n_tokens = rng.integers(16, 257, n).astype(float)
+    z = (2 * y - 1) * 0.08 * np.sqrt(n_tokens) + rng.normal(0, 1, n)
+    return z, y, n_tokens
+
+
+def test_length_aware_platt_is_better_calibrated_per_length_and_monotone() -> None:
+    z, y, n = _scores_whose_evidence_grows_with_length(6000, seed=0)
+    z_new, y_new, n_new = _scores_whose_evidence_grows_with_length(6000, seed=1)
+    plain = Calibrator("platt").fit(z, y)
+    by_length = Calibrator("platt_length").fit(z, y, n)
+    assert by_length.method == "platt_length" and by_length.needs_length
+    for lo, hi in ((16, 48), (200, 257)):  # one line is over-confident on short texts, under-confident on long
+        sel = (n_new >= lo) & (n_new < hi)
+        ece_plain = expected_calibration_error(y_new[sel], plain.transform(z_new[sel]))
+        ece_length = expected_calibration_error(y_new[sel], by_length.transform(z_new[sel], n_new[sel]))
+        assert ece_length < ece_plain - 0.02
+    grid = np.linspace(-5, 5, 201)
+    for length in (1, 16, 64, 256, 10_000):  # clipped outside the fitted range, increasing in z everywhere
+        p = by_length.transform(grid, np.full_like(grid, length))
+        assert np.all(np.diff(p) >= 0) and p[-1] > p[0]
+    restored = Calibrator.from_dict(by_length.to_dict())
+    assert restored.transform(z_new, n_new) == pytest.approx(by_length.transform(z_new, n_new))
+    with pytest.raises(ValueError, match="n_tokens"):
+        by_length.transform(z_new)
+
+
+def test_length_aware_platt_falls_back_to_one_line_when_it_would_not_be_increasing() -> None:
+    rng = np.random.default_rng(0)
+    n = rng.integers(16, 257, 4000).astype(float)
+    y = rng.integers(0, 2, 4000)
+    # the score points the right way on short texts and the wrong way on long ones
+    z = np.where(n < 100, 1.0, -1.0) * (2 * y - 1) + rng.normal(0, 0.5, 4000)
+    cal = Calibrator("platt_length").fit(z, y, n)
+    assert cal.method == "platt" and not cal.needs_length
+    assert cal.to_dict()["method"] == "platt"
+
+
+def test_combiner_with_length_aware_calibration_reads_n_tokens_from_rows_and_blends() -> None:
+    z, y, n = _scores_whose_evidence_grows_with_length(1500, seed=2)
+    rng = np.random.default_rng(3)
+    X = np.column_stack([z, rng.normal(0, 1, len(y)) + 0.3 * y])
+    full = CalibratedCombiner(["a", "b"], C=1.0, calibration="platt_length").fit(X, y, n)
+    part = CalibratedCombiner(["a"], C=1.0, calibration="platt_length").fit(X[:, :1], y, n)
+    assert full.method_ == "platt_length" and full.needs_length
+    rows = [{"a": float(a), "b": float(b), "n_tokens": float(k)} for (a, b), k in zip(X[:5], n[:5])]
+    assert full.predict_rows(rows) == pytest.approx(full.predict_proba(X[:5], n[:5])[:, 1])
+    mixed = CalibratedCombiner.blend(full, part, 0.5, y)
+    assert mixed.method_ == "platt_length"
+    restored = CalibratedCombiner.from_dict(mixed.to_dict())
+    assert restored.predict_rows(rows) == pytest.approx(mixed.predict_rows(rows))
+    # the same raw score is worth more confidence on a long text than on a short one
+    X_same = np.repeat(X[:1], 2, axis=0)
+    p_short, p_long = mixed.predict_proba(X_same, np.array([20.0, 250.0]))[:, 1]
+    assert abs(p_long - 0.5) > abs(p_short - 0.5)
+    with pytest.raises(ValueError):
+        CalibratedCombiner(["a"], calibration="platt_length").fit(X[:, :1], y)
