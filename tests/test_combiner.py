@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.combiner import Calibrator, CalibratedCombiner
+from detector.combiner import CalibratedCombiner, Calibrator
 from training.metrics import expected_calibration_error
 
 
