@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from safetensors.torch import load_file
 
 from synthetic import make_corpus
@@ -97,6 +98,17 @@ def test_fine_tuned_blocks_head_trains_ships_and_resumes(tmp_path: Path, monkeyp
     # the blocks always run in fp32, next to a bf16 backbone too (the bf16 path is forced, whatever the CPU)
     bf16 = Detector.load(str(bundle), dtype="bfloat16").score(text)
     assert bf16.prob_ai is not None and abs(bf16.prob_ai - score.prob_ai) < 0.1
+
+    # the report scores cached states: a head shallower than the cache (k=1 of 2 here) must get the frozen block
+    # in between, exactly as the detector does when it scores the text itself
+    from training.evaluate import _cached_features, prepared_from_run
+
+    data = prepared_from_run(tmp_path / "runs" / "tiny", with_token_states=True)
+    det = Detector.load(str(bundle), dtype="float32")
+    test = data.idx("test")[:4]
+    cached = [f["classifier_logit"] for f in _cached_features(det, data)[:4]]
+    live = [s.features["classifier_logit"] for s in det.score_many(data.rows["text"].iloc[test].tolist())]
+    assert cached == pytest.approx(live, abs=2e-3)
 
     checkpoints = sorted((tmp_path / "runs" / "tiny" / "heads").glob("*.ckpt"))
     assert checkpoints

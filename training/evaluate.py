@@ -35,9 +35,12 @@ def _cached_features(det: Detector, data) -> list[dict[str, float]]:
         depth = [data.layers.index(j) for j in det.head.layers]
         logits = det.head.decision_function(data.pooled[test][:, depth])
     else:
-        from training.train_head import predict_head
+        from training.train import Config
+        from training.train_head import frozen_bridge, predict_head
 
-        logits, _ = predict_head(det.head, [data.records[i]["hidden"] for i in test], det.lm.device)
+        # the pass cached the state entering block L - cached_k; a shallower head runs the blocks in between
+        bridge = frozen_bridge(det.lm.model, det.head.k, Config().cached_depth(det.lm.num_layers), det.lm.device)
+        logits, _ = predict_head(det.head, [data.records[i]["hidden"] for i in test], det.lm.device, bridge=bridge)
     return [dict(data.zs_rows[i], classifier_logit=float(v)) for i, v in zip(test, logits)]
 
 

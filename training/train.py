@@ -49,7 +49,7 @@ from training.generalization import (
     run_folds,
 )
 from training.metrics import length_bucket
-from training.train_head import HeadTrainer, predict_head
+from training.train_head import HeadTrainer
 
 # Features passed through log1p before scaling (heavy-tailed).
 # Features that are not evidence of authorship and stay out of the document combiner. Length is a property of
@@ -549,7 +549,7 @@ def run(cfg: Config) -> dict:
     rng = np.random.default_rng(cfg.seed)
     cal_records = [data.records[i] for i in idx["cal"]]
     if isinstance(design, BlocksDesign):
-        token_logits = predict_head(head.head_, [r["hidden"] for r in cal_records], data.backbone.device)[1]
+        token_logits = head.predict([r["hidden"] for r in cal_records])[1]  # behind its frozen bridge
         seg_names = list(SEGMENT_FEATURE_NAMES)
     else:
         token_logits = [None] * len(cal_records)

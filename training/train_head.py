@@ -38,6 +38,20 @@ def _length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> 
     return batches
 
 
+def frozen_bridge(backbone: PreTrainedModel, k: int, cached_k: int, device: str | torch.device = "cpu"):
+    """The frozen backbone blocks between the cached state (entering block L - cached_k) and a depth-k head:
+    ``(x, mask) -> state entering block L - k``, or None when k == cached_k. Training, the report and the
+    sentence model must all put a head of depth k < cached_k behind it, or it reads the wrong layer."""
+    if cached_k <= k:
+        return None
+    body = ClassifierHead.from_backbone(backbone, cached_k).to(torch.device(device)).eval().body
+
+    @torch.no_grad()
+    def bridge(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return body(inputs_embeds=x, attention_mask=mask, output_hidden_states=True).hidden_states[cached_k - k]
+    return bridge
+
+
 class HeadTrainer:
     """Trains ClassifierHead(k) from hiddens cached at depth ``cached_k`` (>= k)."""
 
@@ -49,18 +63,7 @@ class HeadTrainer:
         self.device = torch.device(device)
         torch.manual_seed(seed)
         self.head_ = ClassifierHead.from_backbone(backbone, k).to(self.device)
-        # the frozen blocks between the cache and the head (empty when k == cached_k)
-        self.bridge_ = ClassifierHead.from_backbone(backbone, cached_k).to(self.device).eval() \
-            if cached_k > k else None
-
-    def _bridge(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.bridge_ is None:
-            return x
-        with torch.no_grad():
-            body = self.bridge_.body
-            n_blocks = self.cached_k - self.k
-            hs = body(inputs_embeds=x, attention_mask=mask, output_hidden_states=True).hidden_states
-            return hs[n_blocks]
+        self._bridge = frozen_bridge(backbone, k, cached_k, self.device)
 
     def fit(self, hiddens: list[torch.Tensor], y: list[int], checkpoint: Path | None = None) -> HeadTrainer:
         """Train; resumes from ``checkpoint`` (saved after every epoch) when it exists."""
