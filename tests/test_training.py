@@ -123,3 +123,20 @@ def test_fine_tuned_blocks_head_trains_ships_and_resumes(tmp_path: Path, monkeyp
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps  # finished heads are not trained again
     again = json.loads((tmp_path / "reports2" / "eval.json").read_text())
     assert again["overall"]["auroc"] == report["overall"]["auroc"]
+
+
+def test_length_aware_calibration_option_ships_and_scores(tmp_path: Path) -> None:
+    """``--calibration platt_length``: the bundle's document calibration reads each text's length, and the
+    detector passes it (a short and a long text with the same raw score get different confidence)."""
+    from detector import Detector
+    from tiny_bundle import build_tiny_bundle
+
+    bundle = build_tiny_bundle(tmp_path, calibration="platt_length")
+    calibrator = json.loads((bundle / "combiner.json").read_text())["document"]["calibrator"]
+    assert calibrator["method"] in ("platt_length", "platt")  # platt when it would not increase at every length
+    det = Detector.load(str(bundle), dtype="float32")
+    assert det.bundle.combiner.needs_length == (calibrator["method"] == "platt_length")
+    score = det.score("The committee met on Tuesday to discuss the budget. " * 6)
+    assert score.prob_ai is not None and 0.0 <= score.prob_ai <= 1.0
+    report = json.loads((tmp_path / "reports" / "eval.json").read_text())
+    assert report["extra"]["calibration_method"] == calibrator["method"]

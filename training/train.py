@@ -75,11 +75,13 @@ BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 # Document probabilities are calibrated with Platt scaling: strictly monotone, so the 1%-FPR `ai` line can fall
 # between any two texts. Isotonic calibration won on Brier here but maps the most AI-like texts and the most
 # AI-like humans to one flat top step, which left no threshold below 1% FPR that flags anything.
-# The Platt line's slope and offset depend on log(length) ("platt_length", ``detector.combiner.Calibrator``):
-# one line over all lengths was under-confident on long texts (gemma3-zh test split, texts >= min_tokens:
-# ECE 0.086 with one line, 0.058 with the length-aware one; AUROC 0.865 -> 0.881 over all test texts). Its
-# slope alone depends on length: with an offset in length too, it learned "long = AI" (LOSO mean 0.705 -> 0.650).
-DOC_CALIBRATION = "platt_length"
+# ``--calibration platt_length`` makes the Platt slope depend on log(length) (``detector.combiner.Calibrator``):
+# one line over all lengths was under-confident on long texts (the shipped gemma3-zh design, test split, texts
+# >= min_tokens: ECE 0.086 with one line, 0.058 with the length-aware one; all texts 0.049 -> 0.034). Not the
+# default yet: in the Chinese design grid it tipped the choice to a fine-tuned head whose `ai` verdict then
+# flagged 3.5% of test humans (see the README), so it waits for a grid that also checks verdicts.
+DOC_CALIBRATION = "platt"
+CALIBRATIONS = ("platt", "platt_length")
 MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 
 
@@ -109,6 +111,7 @@ class Config:
     partial: bool = False  # train on the texts whose LM pass is cached so far (the rest: a later run)
     heads: tuple[str, ...] = ("probe",)  # head families in the design grid: "probe", "blocks"
     block_k: tuple[int, ...] = (4,)  # depths of the fine-tuned blocks heads tried (<= cached_k)
+    calibration: str = DOC_CALIBRATION  # "platt", or "platt_length" (slope grows with log length)
     worker: int = 0
     n_workers: int = 1
     pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
@@ -393,8 +396,9 @@ def combined_matrix(data: Prepared, logits: np.ndarray, names: Sequence[str] | N
     return full[:, [order.index(n) for n in names]]
 
 
-def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: int,
-                  zero_shot: str = "all") -> tuple[CalibratedCombiner, CalibratedCombiner, CalibratedCombiner]:
+def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: int, zero_shot: str = "all",
+                  calibration: str = DOC_CALIBRATION) -> tuple[CalibratedCombiner, CalibratedCombiner,
+                                                               CalibratedCombiner]:
     """(zero-shot + head, zero-shot only, best single zero-shot feature) combiners, all fit on ``rows``.
 
     The single feature is the one with the best AUROC on ``rows`` (direction fixed there): the evidence the
@@ -405,12 +409,12 @@ def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: in
     best, _ = best_zero_shot(data.y, data.Z, names, rows, rows)
     full_names = (names if zero_shot == "all" else [best]) + ["classifier_logit"]
     n = data.n_tokens[rows]
-    full = CalibratedCombiner(full_names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    full = CalibratedCombiner(full_names, LOG_FEATURES, calibration=calibration, random_state=seed)
     full.fit(combined_matrix(data, logits, full_names)[rows], data.y[rows], n)
-    zero_shot_model = CalibratedCombiner(names, LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    zero_shot_model = CalibratedCombiner(names, LOG_FEATURES, calibration=calibration, random_state=seed)
     zero_shot_model.fit(data.Z[rows], data.y[rows], n)
     j = names.index(best)
-    single = CalibratedCombiner([best], LOG_FEATURES, calibration=DOC_CALIBRATION, random_state=seed)
+    single = CalibratedCombiner([best], LOG_FEATURES, calibration=calibration, random_state=seed)
     single.fit(data.Z[rows][:, [j]], data.y[rows], n)
     return full, zero_shot_model, single
 
@@ -428,7 +432,8 @@ def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float]
             logits = fit_head(data, fold.train, design, cfg)[1]
             rows = combiner_rows(design, fold.train, fold.cal)
             head = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(logits[rows, None], y[rows])
-            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot))
+            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot,
+                                                                cfg.calibration))
         return cache[fold.name]
 
     def zero_shot(fold) -> np.ndarray:
@@ -526,10 +531,10 @@ def run(cfg: Config) -> dict:
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(fit) - len(idx["cal"]):]
-    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed, design.zero_shot)
+    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed, design.zero_shot, cfg.calibration)
     combined = CalibratedCombiner.blend(unblended, single, weight, y_fit)
     names = list(combined.feature_names)
-    classifier_only = CalibratedCombiner(["classifier_logit"], calibration=DOC_CALIBRATION, random_state=cfg.seed)
+    classifier_only = CalibratedCombiner(["classifier_logit"], calibration=cfg.calibration, random_state=cfg.seed)
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit, data.n_tokens[fit])
 
     p_cal, y_cal = combined.oof_proba_, y_fit
@@ -624,6 +629,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--heads", nargs="+", default=list(d.heads), choices=["probe", "blocks"],
                     help="head families in the design grid (blocks: fine-tuned top blocks, much slower)")
     ap.add_argument("--block-k", default=",".join(map(str, d.block_k)), help="depths of fine-tuned blocks heads")
+    ap.add_argument("--calibration", default=d.calibration, choices=list(CALIBRATIONS),
+                    help="document calibration: one Platt line, or platt_length (its slope depends on length)")
     ap.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th text of the pass "
                                                     "(run n processes with --pass-only and OMP_NUM_THREADS=1)")
     a = ap.parse_args(argv)
@@ -638,7 +645,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                                                 else str(Path(d.reports_dir) / a.name)),
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
                   n_workers=int(a.worker.split("/")[1]), pausable=True, heads=tuple(a.heads),
-                  block_k=tuple(int(x) for x in a.block_k.split(",")),
+                  block_k=tuple(int(x) for x in a.block_k.split(",")), calibration=a.calibration,
                   command=" ".join(["python -m training.train", *map(shlex.quote, args)]))
 
 
