@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from safetensors.torch import load_file
@@ -140,3 +141,33 @@ def test_length_aware_calibration_option_ships_and_scores(tmp_path: Path) -> Non
     assert score.prob_ai is not None and 0.0 <= score.prob_ai <= 1.0
     report = json.loads((tmp_path / "reports" / "eval.json").read_text())
     assert report["extra"]["calibration_method"] == calibrator["method"]
+
+
+def test_ai_line_holds_per_source_and_the_heldout_fpr_is_counted() -> None:
+    """The fold's `ai` line is the training rule (strictest 1%-FPR line over sources and lengths), and the
+    generalisation table records how many held-out humans it would accuse."""
+    from training.train import Prepared, add_heldout_ai_fpr, ai_line
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    source = np.where(np.arange(n) < 600, "A", "B")
+    y = rng.integers(0, 2, n)
+    p = np.clip(rng.uniform(0, 0.8, n) + 0.2 * y + 0.15 * (source == "B"), 0, 1)  # B's humans score higher
+    rows = pd.DataFrame({"source": source, "n_tokens": rng.integers(64, 256, n), "split": "train"})
+    data = Prepared(rows, [], [], np.zeros((n, 1)), np.zeros((n, 1, 1)), y, (0,))
+    fit = np.arange(n)
+    t = ai_line(data, fit, p)
+    for s in ("A", "B"):
+        humans = (y == 0) & (source == s)
+        assert np.mean(p[humans] >= t) <= 0.01
+    assert np.mean(p[(y == 0) & (source == "A")] >= t) < 0.01  # the stricter source sets the line
+
+    table = {"A": {"combined_w0.5": {"auroc": 0.9, "n": 10}}}
+    add_heldout_ai_fpr(table, {("A", "combined_w0.5"): (3, 150), ("missing", "combined_w0.5"): (1, 1)})
+    assert table["A"]["combined_w0.5"] == {"auroc": 0.9, "n": 10, "ai_flagged": 3, "ai_humans": 150, "ai_fpr": 0.02}
+    from training.report import render_generalization
+
+    table["A"]["best_zero_shot"] = {"feature": "mean_logprob", "auroc": 0.8, "n": 10}
+    table["A"]["combined_w0.5"].update(tpr_at_1fpr=0.3, ece=0.05)
+    md = "\n".join(render_generalization({"models": ["combined_w0.5"], "leave_one_source_out_table": table}))
+    assert "held-out humans called ai" in md and "3/150" in md

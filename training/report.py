@@ -279,14 +279,17 @@ def _fold_table(table: Mapping[str, Mapping[str, Any]], models: Sequence[str]) -
     rows = []
     for fold, row in table.items():
         zs = row.get("best_zero_shot", {})
-        rows.append([fold, row[models[0]]["n"], *(row[m]["auroc"] for m in models),
-                     *(row[models[0]].get(k) for k in ("tpr_at_1fpr", "ece")), zs.get("feature"), zs.get("auroc")])
+        first = row[models[0]]
+        ai = f"{first['ai_flagged']}/{first['ai_humans']}" if "ai_flagged" in first else None
+        rows.append([fold, first["n"], *(row[m]["auroc"] for m in models),
+                     *(first.get(k) for k in ("tpr_at_1fpr", "ece")), ai, zs.get("feature"), zs.get("auroc")])
     means = ["mean", None, *(float(np.mean([r[m]["auroc"] for r in table.values()])) for m in models),
              float(np.mean([r[models[0]]["tpr_at_1fpr"] for r in table.values()])),
-             float(np.mean([r[models[0]]["ece"] for r in table.values()])), None,
+             float(np.mean([r[models[0]]["ece"] for r in table.values()])), None, None,
              float(np.mean([r["best_zero_shot"]["auroc"] for r in table.values()]))]
     header = ["held out", "n", *(f"AUROC {m}" for m in models), f"TPR@1%FPR {models[0]}", f"ECE {models[0]}",
-              "best zero-shot feature (chosen on training folds)", "its AUROC"]
+              f"held-out humans called ai by {models[0]}", "best zero-shot feature (chosen on training folds)",
+              "its AUROC"]
     return _table(header, [*rows, means])
 
 
@@ -383,7 +386,8 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
     if generalization:
         ev["generalization"] = generalization
         ev["leave_one_source_out"] = {
-            fold: {k: row[generalization["models"][0]][k] for k in ("auroc", "tpr_at_1fpr", "ece", "n")}
+            fold: {k: row[generalization["models"][0]][k] for k in ("auroc", "tpr_at_1fpr", "ece", "n", "ai_fpr")
+                   if k in row[generalization["models"][0]]}
             for fold, row in generalization.get("leave_one_source_out_table", {}).items()}
     if abstain_col and abstain_col in df.columns:
         ev["ai_verdict_fpr"] = ai_verdict_fpr(df, abstain_col)
