@@ -171,3 +171,25 @@ def test_ai_line_holds_per_source_and_the_heldout_fpr_is_counted() -> None:
     table["A"]["combined_w0.5"].update(tpr_at_1fpr=0.3, ece=0.05)
     md = "\n".join(render_generalization({"models": ["combined_w0.5"], "leave_one_source_out_table": table}))
     assert "held-out humans called ai" in md and "3/150" in md
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_head_trainer_runs_with_and_without_frozen_blocks_in_between(tiny_lm, k: int) -> None:
+    """A head as deep as the cache (k = 2 of 2) reads the cached state itself; a shallower one (k = 1) runs the
+    frozen block in between first. Both train, and predict gives the logits their own forward pass gives."""
+    import torch
+
+    from training.train_head import HeadTrainer, frozen_bridge
+
+    torch.manual_seed(0)
+    hiddens = [torch.randn(n, tiny_lm.model.config.n_embd) for n in (5, 9, 7, 6)]
+    trainer = HeadTrainer(tiny_lm.model, k, 2, epochs=1, batch_size=2).fit(hiddens, [0, 1, 0, 1])
+    assert len(trainer.history_) == 1 and np.isfinite(trainer.history_[0]["train_loss"])
+    docs, tokens = trainer.predict(hiddens)
+    bridge = frozen_bridge(tiny_lm.model, k, 2)
+    assert (bridge is None) == (k == 2)
+    with torch.no_grad():
+        x = hiddens[0][None]
+        mask = torch.ones(1, x.shape[1], dtype=torch.long)
+        doc, _ = trainer.head_(x if bridge is None else bridge(x, mask), mask)
+    assert docs[0] == pytest.approx(float(doc[0]), abs=1e-4) and len(tokens[0]) == 4

@@ -94,7 +94,7 @@ class HeadTrainer:
                 x, mask = _pad([hiddens[i] for i in batch])
                 x, mask = x.to(self.device), mask.to(self.device)
                 target = torch.tensor([float(y[i]) for i in batch], device=self.device)
-                logits, _ = self.head_(self._bridge(x, mask), mask)
+                logits, _ = self.head_(x if self._bridge is None else self._bridge(x, mask), mask)
                 loss = loss_fn(logits, target)
                 opt.zero_grad()
                 loss.backward()
