@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 CALIBRATION_METHODS = ("platt", "isotonic")
-# Platt scaling whose slope and offset depend on log(length): short texts carry less evidence, so the same
+# Platt scaling whose slope depends on log(length): short texts carry less evidence, so the same
 # raw score is worth less confidence there than on a long text. One Platt line over all lengths is over-
 # confident on short texts and under-confident on long ones, which is what the texts a detector answers feel
 # most (gemma3-zh: ECE 0.086 on texts >= min_tokens with one line, 0.058 with this one; see the README).
@@ -73,7 +73,7 @@ class Calibrator:
             (self.a_, self.c_), self.b_ = map(float, lr.coef_[0]), float(lr.intercept_[0])
             ends = self._length_term(np.array([self.n_min_, self.n_max_]))
             if np.any(self.a_ + self.c_ * ends <= 0):  # not increasing in z at some length: one line instead
-                self.method, self.c_ = "platt", 0.0
+                self.method = "platt"
                 return self.fit(z, y)
         elif self.method == "isotonic":
             iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(z, y)
