@@ -15,6 +15,15 @@ ESSAY = (
     "Others argue that children should learn to express themselves. In my town the school tried uniforms for one "
     "year and then dropped them. Nobody could agree whether anything had changed."
 )
+# Long enough for the shipped bundle to answer (its `min_tokens` is set from data and was 128 tokens).
+LONG_ESSAY = ESSAY + (
+    " My sister wore the uniform that year and hated the itchy jumper, but she liked not having to choose. "
+    "Her friend said the mornings were calmer at home. The head teacher wrote to us in June and said attendance "
+    "was about the same as before. A few parents wanted the money back for blazers that no longer fitted. "
+    "The council asked the school to write a report, and the report said the evidence was mixed. "
+    "Looking back, I think the argument was never really about clothes. It was about who gets to decide what "
+    "children look like, and whether a school can teach belonging by making everyone look the same."
+)
 
 
 def _layouts(text: str) -> dict[str, str]:
@@ -43,4 +52,6 @@ def test_layout_does_not_move_the_score(tiny_detector) -> None:
 def test_layout_does_not_move_the_shipped_score() -> None:
     from detector import Detector
 
-    _assert_layout_invariant(Detector.load(bundle="smollm2-en"), ESSAY)
+    detector = Detector.load(bundle="smollm2-en")
+    assert detector.score(LONG_ESSAY).n_tokens >= detector.min_tokens  # a verdict to compare
+    _assert_layout_invariant(detector, LONG_ESSAY)
