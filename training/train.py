@@ -565,7 +565,7 @@ def run(cfg: Config) -> dict:
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit, data.n_tokens[fit])
 
     p_cal, y_cal = combined.oof_proba_, y_fit
-    n_cal = np.asarray([r["n_tokens"] for r in fit_rows])
+    n_cal = data.n_tokens[fit]
     t_ai = ai_line(data, fit, p_cal)
     t_human = min(threshold_at_fnr(p_cal[y_cal == 1], TARGET_FNR), t_ai)
     min_tokens, length_table = choose_min_tokens(n_cal, y_cal, p_cal)
