@@ -173,6 +173,71 @@ def test_ai_line_holds_per_source_and_the_heldout_fpr_is_counted() -> None:
     assert "held-out humans called ai" in md and "3/150" in md
 
 
+def test_design_choice_puts_heldout_humans_before_auroc() -> None:
+    """A design whose fold `ai` lines accuse more than 1.5% of some held-out source's humans is not shipped
+    while a guard-holding design that accuses fewer exists, however much better its mean AUROC."""
+    from training.generalization import guard_check
+    from training.train import MAX_HELDOUT_AI_FPR, choose_design
+
+    def table(auroc: float, fpr: float) -> dict:
+        return {s: {"m": {"auroc": auroc, "ai_fpr": fpr if s == "A" else 0.0},
+                    "best_zero_shot": {"auroc": 0.6}} for s in ("A", "B")}
+
+    sharp, safe, unsafe_low = (guard_check(table(0.80, 0.019), "m"), guard_check(table(0.75, 0.004), "m"),
+                               guard_check(table(0.70, 0.016), "m"))
+    assert sharp["worst_ai_fpr"] == 0.019 and sharp["worst_ai_fpr"] > MAX_HELDOUT_AI_FPR
+    assert choose_design({"sharp": sharp, "safe": safe, "unsafe_low": unsafe_low}) == "safe"
+    # none within the bar: the one accusing fewest, not the one with the best AUROC
+    assert choose_design({"sharp": sharp, "unsafe_low": unsafe_low}) == "unsafe_low"
+    # the guard still comes first: a design below its zero-shot evidence is never chosen while another holds
+    below = guard_check(table(0.55, 0.0), "m")
+    assert below["holds"] is False and choose_design({"below": below, "sharp": sharp}) == "sharp"
+
+
+def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows() -> None:
+    """Leave-one-source-out folds set their `ai` line like the shipped bundle: the in-distribution line, raised
+    to where each training source's humans stay under 1% when scored by a model fit without that source
+    (folds nested inside the fold's own training sources). That line can only accuse fewer held-out humans,
+    and the shipped line's unseen-source part is set from non-test rows only."""
+    from training.train import (
+        COMBINER_FEATURES,
+        Config,
+        Prepared,
+        ProbeDesign,
+        generalization,
+        unseen_source_line,
+    )
+
+    rng = np.random.default_rng(0)
+    sources = np.repeat(["A", "B", "C"], 300)
+    n = len(sources)
+    y = np.tile([0, 1], n // 2)
+    split = np.tile(np.repeat(["train", "cal", "test"], [6, 2, 2]), n // 10)
+    shift = {"A": 0.0, "B": 0.6, "C": -0.3}  # each source's humans sit somewhere else on the evidence
+    signal = 1.2 * y + np.asarray([shift[s] for s in sources]) * (y == 0) + rng.normal(0, 1, n)
+    Z = rng.normal(0, 1, (n, len(COMBINER_FEATURES)))
+    Z[:, 0] = signal
+    pooled = rng.normal(0, 1, (n, 1, 8))
+    pooled[:, 0, 0] += signal
+    rows = pd.DataFrame({"source": sources, "split": split, "n_tokens": rng.integers(64, 256, n),
+                         "label": np.where(y == 1, "ai", "human"), "generator": "g"})
+    data = Prepared(rows, [], [], Z, pooled, y, (0,))
+    design = ProbeDesign(0.01, (0,), "best")
+    plain = generalization(Config(), data, design, (0.5,), with_logo=False, unseen_lines=False)
+    nested = generalization(Config(), data, design, (0.5,), with_logo=False)
+    for source in ("A", "B", "C"):
+        p_row, n_row = (g["leave_one_source_out_table"][source]["combined_w0.5"] for g in (plain, nested))
+        assert n_row["ai_humans"] == p_row["ai_humans"] == 150
+        assert n_row["ai_flagged"] <= p_row["ai_flagged"]
+        assert n_row["auroc"] == p_row["auroc"]  # the line moves, the scores do not
+    unseen = nested["_unseen_p"][0.5]
+    assert sorted(unseen) == ["A", "B", "C"] and all(len(v) == 120 for v in unseen.values())  # no test rows
+    assert plain["_unseen_p"][0.5] == {}
+    line = unseen_source_line(unseen)
+    assert all(np.mean(v >= line) <= 0.01 for v in unseen.values())
+    assert unseen_source_line({"tiny": np.ones(5)}) == 0.0  # too few humans to measure 1%
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_head_trainer_runs_with_and_without_frozen_blocks_in_between(tiny_lm, k: int) -> None:
     """A head as deep as the cache (k = 2 of 2) reads the cached state itself; a shallower one (k = 1) runs the

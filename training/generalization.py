@@ -68,6 +68,17 @@ def leave_one_generator_out(rows: pd.DataFrame, sources: Sequence[str], min_ai: 
     return [f for f in folds if _usable(rows, f)]
 
 
+def inner_source_folds(rows: pd.DataFrame, fold: Fold, min_n: int = 40) -> list[Fold]:
+    """Leave-one-source-out inside a fold's fit rows: for each of its training sources, fit on the others'
+    train/cal rows and test on that source's fit rows. Never touches ``fold.test``, so a line set from these
+    folds can be judged on the fold's held-out group honestly (nested cross-validation)."""
+    src = rows["source"].to_numpy()
+    fit = np.concatenate([fold.train, fold.cal])
+    inner = [Fold(f"{fold.name}|without {s}", fold.train[src[fold.train] != s], fold.cal[src[fold.cal] != s],
+                  fit[src[fit] == s]) for s in sorted(set(src[fit]))]
+    return [f for f in inner if len(f.test) >= min_n and _usable(rows, f)]
+
+
 def oriented_auroc(y_fit: np.ndarray, x_fit: np.ndarray, y_test: np.ndarray, x_test: np.ndarray) -> float:
     """AUROC of one feature on test, its direction (higher = AI or lower = AI) fixed on the fit data."""
     sign = 1.0 if auroc(y_fit, _rank01(x_fit)) >= 0.5 else -1.0
@@ -117,12 +128,16 @@ def run_folds(folds: Sequence[Fold], y: np.ndarray, models: Mapping[str, Callabl
 
 
 def guard_check(table: Mapping[str, Mapping[str, dict]], model: str, margin: float = ZERO_SHOT_MARGIN) -> dict:
-    """Does ``model`` stay within ``margin`` AUROC of the best zero-shot feature on every fold?"""
+    """Does ``model`` stay within ``margin`` AUROC of the best zero-shot feature on every fold? Also the
+    worst share of held-out humans its fold's own `ai` line accused (``ai_fpr``, when the table has it)."""
     if not table:
-        return {"model": model, "margin": margin, "gaps": {}, "holds": None, "mean_auroc": None}
+        return {"model": model, "margin": margin, "gaps": {}, "holds": None, "mean_auroc": None,
+                "worst_ai_fpr": None}
     gaps = {fold: row[model]["auroc"] - row["best_zero_shot"]["auroc"] for fold, row in table.items()}
+    fprs = [row[model]["ai_fpr"] for row in table.values() if "ai_fpr" in row[model]]
     return {"model": model, "margin": margin, "gaps": gaps, "holds": all(g >= -margin for g in gaps.values()),
-            "mean_auroc": float(np.mean([row[model]["auroc"] for row in table.values()]))}
+            "mean_auroc": float(np.mean([row[model]["auroc"] for row in table.values()])),
+            "worst_ai_fpr": float(max(fprs)) if fprs else None}
 
 
 def mean_auroc(table: Mapping[str, Mapping[str, dict]], model: str) -> float:

@@ -305,10 +305,14 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
             out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
     if gen.get("design_selection"):
         out += ["### Design, chosen by the leave-one-source-out table", "",
-                "Best mean AUROC among the designs that never trail the best zero-shot feature by more than the "
-                "margin on any held-out source (if none qualifies: the one whose worst source trails least).", ""]
-        out += _table(["design", "LOSO mean AUROC", "guard holds"],
-                      [[k, v["loso_mean_auroc"], bool(v["guard_holds"])] for k, v in gen["design_selection"].items()])
+                gen.get("design_rule", "Best mean AUROC among the designs that never trail the best zero-shot "
+                                       "feature by more than the margin on any held-out source.")
+                + " (Fallbacks: the guard-holding design accusing fewest held-out humans; else the one whose "
+                  "worst source trails least.)", ""]
+        out += _table(["design", "LOSO mean AUROC", "guard holds", "worst held-out humans called ai"],
+                      [[k, v["loso_mean_auroc"], bool(v["guard_holds"]),
+                        "n/a" if v.get("worst_heldout_ai_fpr") is None else f"{v['worst_heldout_ai_fpr']:.1%}"]
+                       for k, v in gen["design_selection"].items()])
         out += ["", f"Chosen: `{gen.get('chosen')}`.", ""]
     guard = gen.get("zero_shot_guard")
     if guard and guard.get("gaps"):
