@@ -23,6 +23,10 @@ CALIBRATION_METHODS = ("platt", "isotonic")
 # most (gemma3-zh: ECE 0.086 on texts >= min_tokens with one line, 0.058 with this one; see the README).
 PLATT_LENGTH = "platt_length"
 LENGTH_REFERENCE = 64.0  # tokens; log(length / this) centres the length term
+# Shorter texts get the slope of this length. No bundle answers below 16 tokens (the shortest `min_tokens`
+# tried), and letting 1-3-token answers (HC3-Plus has them) set the range made the slope reach zero there, so
+# the fit fell back to one line for the whole English bundle.
+LENGTH_FLOOR = 16.0
 EPS = 1e-6
 # A calibration set of hundreds of texts cannot support certainty beyond about 1 in 1000.
 PROB_FLOOR = 1e-3
@@ -67,7 +71,8 @@ class Calibrator:
             if n_tokens is None:
                 raise ValueError("platt_length calibration is fit on lengths: pass n_tokens")
             n = np.asarray(n_tokens, dtype=np.float64)
-            self.n_min_, self.n_max_ = float(max(1.0, n.min())), float(max(1.0, n.max()))
+            self.n_min_ = float(max(LENGTH_FLOOR, n.min()))
+            self.n_max_ = float(max(self.n_min_, n.max()))
             ell = self._length_term(n)
             lr = LogisticRegression(C=1e6).fit(np.column_stack([z, z * ell]), y)
             (self.a_, self.c_), self.b_ = map(float, lr.coef_[0]), float(lr.intercept_[0])

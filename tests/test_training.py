@@ -132,7 +132,7 @@ def test_length_aware_calibration_option_ships_and_scores(tmp_path: Path) -> Non
     from detector import Detector
     from tiny_bundle import build_tiny_bundle
 
-    bundle = build_tiny_bundle(tmp_path, calibration="platt_length")
+    bundle = build_tiny_bundle(tmp_path, calibration=("platt_length",))
     calibrator = json.loads((bundle / "combiner.json").read_text())["document"]["calibrator"]
     assert calibrator["method"] == "platt_length"  # (it falls back to platt if it would not increase everywhere)
     det = Detector.load(str(bundle), dtype="float32")

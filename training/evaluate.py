@@ -126,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = Path(a.reports_dir or base / ("end_to_end" if a.end_to_end else ""))
     command = "python -m training.evaluate" + f" --bundle {a.bundle}" * (name != "smollm2-en") + \
         " --end-to-end" * a.end_to_end
+    # keep what only the training run knows (split sizes, the LM-pass cache, the command that trained it)
+    previous = reports / "eval.json"
+    kept = {k: v for k, v in (json.loads(previous.read_text()).get("extra", {}) if previous.exists() else {}).items()
+            if k in ("n", "lm_pass_cache", "calibration_cv_brier", "combiner_C", "command")}
     report = evaluate_bundle(a.bundle, Path(a.runs_dir) / name, reports, end_to_end=a.end_to_end,
-                             extra={"command": command})
+                             extra={**kept, "report_command": command})
     print({k: report["overall"][k] for k in ("auroc", "tpr_at_1fpr", "tpr_at_5fpr", "ece", "brier")},
           file=sys.stderr)
     return 0

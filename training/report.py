@@ -310,8 +310,9 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
                 + " (Fallbacks: the guard-holding design accusing fewest held-out humans; else the one whose "
                   "worst source trails least.)", ""]
         out += _table(["design", "LOSO mean AUROC", "guard holds", "worst held-out humans called ai"],
-                      [[k, v["loso_mean_auroc"], bool(v["guard_holds"]),
-                        "n/a" if v.get("worst_heldout_ai_fpr") is None else f"{v['worst_heldout_ai_fpr']:.1%}"]
+                      [[k, v["loso_mean_auroc"], "yes" if v["guard_holds"] else "no",
+                        "not measured" if v.get("worst_heldout_ai_fpr") is None
+                        else f"{v['worst_heldout_ai_fpr']:.1%}"]
                        for k, v in gen["design_selection"].items()])
         out += ["", f"Chosen: `{gen.get('chosen')}`.", ""]
     guard = gen.get("zero_shot_guard")

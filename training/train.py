@@ -77,11 +77,11 @@ BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 # Document probabilities are calibrated with Platt scaling: strictly monotone, so the 1%-FPR `ai` line can fall
 # between any two texts. Isotonic calibration won on Brier here but maps the most AI-like texts and the most
 # AI-like humans to one flat top step, which left no threshold below 1% FPR that flags anything.
-# The Platt slope depends on log(length) (``platt_length``, ``detector.combiner.Calibrator``): one line over all
-# lengths was under-confident on long texts (the gemma3-zh design, test split, texts >= min_tokens: ECE 0.086
-# with one line, 0.058 with the length-aware one), and in the English design grid it raised the best
-# guard-holding leave-one-source-out mean from 0.681 to 0.714. ``--calibration platt`` keeps one line.
-DOC_CALIBRATION = "platt_length"
+# ``platt_length`` makes the Platt slope depend on log(length) (``detector.combiner.Calibrator``): one line over
+# all lengths was under-confident on long texts (the gemma3-zh design, test split, texts >= min_tokens: ECE 0.086
+# with one line, 0.058 with the length-aware one). Whether that carries to unseen sources is a design decision
+# like the others: the grid tries each of ``--calibration`` (default both) and the leave-one-source-out table
+# decides.
 CALIBRATIONS = ("platt", "platt_length")
 MIN_GROUP_HUMANS = 100  # a source or length bucket needs this many human fit texts to set its own `ai` line
 # A design is shipped only if, on every leave-one-source-out fold, the fold's own `ai` line (set by the rule
@@ -116,7 +116,7 @@ class Config:
     partial: bool = False  # train on the texts whose LM pass is cached so far (the rest: a later run)
     heads: tuple[str, ...] = ("probe",)  # head families in the design grid: "probe", "blocks"
     block_k: tuple[int, ...] = (4,)  # depths of the fine-tuned blocks heads tried (<= cached_k)
-    calibration: str = DOC_CALIBRATION  # "platt", or "platt_length" (slope grows with log length)
+    calibration: tuple[str, ...] = CALIBRATIONS  # the grid tries each: "platt", "platt_length" (slope ~ log length)
     worker: int = 0
     n_workers: int = 1
     pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
@@ -402,7 +402,7 @@ def combined_matrix(data: Prepared, logits: np.ndarray, names: Sequence[str] | N
 
 
 def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: int, zero_shot: str = "all",
-                  calibration: str = DOC_CALIBRATION) -> tuple[CalibratedCombiner, CalibratedCombiner,
+                  calibration: str = "platt") -> tuple[CalibratedCombiner, CalibratedCombiner,
                                                                CalibratedCombiner]:
     """(zero-shot + head, zero-shot only, best single zero-shot feature) combiners, all fit on ``rows``.
 
@@ -425,7 +425,7 @@ def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: in
 
 
 def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float] = (1.0,),
-                   with_logo: bool = True, unseen_lines: bool = True) -> dict:
+                   with_logo: bool = True, unseen_lines: bool = True, calibration: str | None = None) -> dict:
     """Leave-one-source-out (and leave-one-generator-out) tables: ``combined_w<w>`` for each blend weight w
     of the head model toward the zero-shot-only one, ``zero_shot``, ``head``.
 
@@ -433,8 +433,10 @@ def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float]
     the unseen-source part (``unseen_source_line``) from folds nested inside its own training sources, so the
     held-out humans it accuses measure the shipped rule. Costs one more head fit per training source and fold.
     The returned ``"_unseen_p"`` holds, per blend weight, the held-out sources' non-test human probabilities:
-    what the shipped line's unseen-source part is set from.
+    what the shipped line's unseen-source part is set from. ``calibration``: the document calibration
+    (default: the first of ``cfg.calibration``).
     """
+    calibration = calibration or cfg.calibration[0]
     names = list(COMBINER_FEATURES)
     y = data.y
     src = data.rows["source"].to_numpy()
@@ -447,7 +449,7 @@ def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float]
             rows = combiner_rows(design, fold.train, fold.cal)
             head = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(logits[rows, None], y[rows])
             cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot,
-                                                                cfg.calibration))
+                                                                calibration))
         return cache[fold.name]
 
     def zero_shot(fold) -> np.ndarray:
@@ -597,45 +599,47 @@ def run(cfg: Config) -> dict:
     # leave-one-source-out table, never by the test split.
     candidates: dict[tuple, dict] = {}
     for design in head_designs(cfg, data.layers):
-        table = generalization(cfg, data, design, BLEND_WEIGHTS, with_logo=False,
-                               unseen_lines=False)["leave_one_source_out_table"]
-        for w in BLEND_WEIGHTS:
-            g = candidates[(design, w)] = guard_check(table, f"combined_w{w}")
-            g["worst_ai_fpr"] = None  # measured below with the shipped `ai` rule, for the designs that need it
-            print(f"[train] {design.name}, blend {w}: LOSO mean AUROC {g['mean_auroc']}, guard holds: {g['holds']}",
-                  file=sys.stderr)
+        for cal in cfg.calibration:
+            table = generalization(cfg, data, design, BLEND_WEIGHTS, with_logo=False, unseen_lines=False,
+                                   calibration=cal)["leave_one_source_out_table"]
+            for w in BLEND_WEIGHTS:
+                g = candidates[(design, w, cal)] = guard_check(table, f"combined_w{w}")
+                g["worst_ai_fpr"] = None  # measured below with the shipped `ai` rule, for the designs that need it
+                print(f"[train] {design.name}, blend {w}, {cal}: LOSO mean AUROC {g['mean_auroc']}, "
+                      f"guard holds: {g['holds']}", file=sys.stderr)
 
     def heldout_accusations(candidate: tuple) -> float | None:
-        design, w = candidate
-        table = generalization(cfg, data, design, (w,), with_logo=False)["leave_one_source_out_table"]
+        design, w, cal = candidate
+        table = generalization(cfg, data, design, (w,), with_logo=False,
+                               calibration=cal)["leave_one_source_out_table"]
         value = candidates[candidate]["worst_ai_fpr"] = guard_check(table, f"combined_w{w}")["worst_ai_fpr"]
-        print(f"[train] {design.name}, blend {w}: worst held-out humans called ai {value}", file=sys.stderr)
+        print(f"[train] {design.name}, blend {w}, {cal}: worst held-out humans called ai {value}", file=sys.stderr)
         return value
 
-    design, weight = choose_design(candidates, heldout_accusations)
-    gen = generalization(cfg, data, design, sorted({weight, 1.0}, reverse=True))
+    design, weight, calibration = choose_design(candidates, heldout_accusations)
+    gen = generalization(cfg, data, design, sorted({weight, 1.0}, reverse=True), calibration=calibration)
     unseen_p = gen.pop("_unseen_p")[weight]
     gen["models"] = [f"combined_w{weight}"] + [m for m in gen["models"] if m != f"combined_w{weight}"]
     gen["zero_shot_guard"] = guard_check(gen["leave_one_source_out_table"], f"combined_w{weight}")
-    gen["design_selection"] = {f"{d.name}, blend weight {w}": {"loso_mean_auroc": g["mean_auroc"],
-                                                               "guard_holds": g["holds"],
-                                                               "worst_heldout_ai_fpr": g["worst_ai_fpr"]}
-                               for (d, w), g in candidates.items()}
+    gen["design_selection"] = {f"{d.name}, blend weight {w}, {cal}": {"loso_mean_auroc": g["mean_auroc"],
+                                                                      "guard_holds": g["holds"],
+                                                                      "worst_heldout_ai_fpr": g["worst_ai_fpr"]}
+                               for (d, w, cal), g in candidates.items()}
     gen["design_rule"] = (f"best leave-one-source-out mean AUROC among designs within {ZERO_SHOT_MARGIN} of the "
                           f"best zero-shot feature on every fold and whose fold `ai` lines accuse <= "
                           f"{MAX_HELDOUT_AI_FPR:.1%} of every held-out source's humans (measured in order of mean "
                           f"AUROC until one passes; blank: not measured)")
-    gen["chosen"] = {"head": design.name, "blend_weight": weight}
+    gen["chosen"] = {"head": design.name, "blend_weight": weight, "calibration": calibration}
 
     head, logits = fit_head(data, idx["train"], design, cfg)
     fit = combiner_rows(design, idx["train"], idx["cal"])
     fit_rows = [dict(data.zs_rows[i], classifier_logit=float(logits[i])) for i in fit]
     y_fit = data.y[fit]
     cal_rows = fit_rows[len(fit) - len(idx["cal"]):]
-    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed, design.zero_shot, cfg.calibration)
+    unblended, features_only, single = fit_combiners(data, logits, fit, cfg.seed, design.zero_shot, calibration)
     combined = CalibratedCombiner.blend(unblended, single, weight, y_fit)
     names = list(combined.feature_names)
-    classifier_only = CalibratedCombiner(["classifier_logit"], calibration=cfg.calibration, random_state=cfg.seed)
+    classifier_only = CalibratedCombiner(["classifier_logit"], calibration=calibration, random_state=cfg.seed)
     classifier_only.fit(classifier_only.matrix(fit_rows), y_fit, data.n_tokens[fit])
 
     p_cal, y_cal = combined.oof_proba_, y_fit
@@ -729,8 +733,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--heads", nargs="+", default=list(d.heads), choices=["probe", "blocks"],
                     help="head families in the design grid (blocks: fine-tuned top blocks, much slower)")
     ap.add_argument("--block-k", default=",".join(map(str, d.block_k)), help="depths of fine-tuned blocks heads")
-    ap.add_argument("--calibration", default=d.calibration, choices=list(CALIBRATIONS),
-                    help="document calibration: one Platt line, or platt_length (its slope depends on length)")
+    ap.add_argument("--calibration", nargs="+", default=list(d.calibration), choices=list(CALIBRATIONS),
+                    help="document calibrations the design grid tries: one Platt line, platt_length (its slope "
+                         "depends on length)")
     ap.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th text of the pass "
                                                     "(run n processes with --pass-only and OMP_NUM_THREADS=1)")
     a = ap.parse_args(argv)
@@ -745,7 +750,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                                                 else str(Path(d.reports_dir) / a.name)),
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
                   n_workers=int(a.worker.split("/")[1]), pausable=True, heads=tuple(a.heads),
-                  block_k=tuple(int(x) for x in a.block_k.split(",")), calibration=a.calibration,
+                  block_k=tuple(int(x) for x in a.block_k.split(",")), calibration=tuple(a.calibration),
                   command=" ".join(["python -m training.train", *map(shlex.quote, args)]))
 
 
