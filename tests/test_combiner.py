@@ -50,6 +50,23 @@ def test_length_aware_platt_falls_back_to_one_line_when_it_would_not_be_increasi
     assert cal.to_dict()["method"] == "platt"
 
 
+def test_a_few_one_token_texts_do_not_force_the_length_aware_fit_back_to_one_line() -> None:
+    """Slope 1 + 0.5 log(n/64): positive from 16 tokens up, negative at 1 token. HC3-Plus-like 1-3-token
+    answers among the fit texts must not set the length range (that silently made the English bundle one
+    line); below the 16-token floor a text gets the 16-token slope."""
+    from detector.combiner import LENGTH_FLOOR
+
+    rng = np.random.default_rng(3)
+    n = np.concatenate([rng.integers(16, 257, 4000), rng.integers(1, 4, 40)]).astype(float)
+    slope = 1.0 + 0.5 * np.log(np.maximum(n, LENGTH_FLOOR) / 64.0)
+    z = rng.normal(0, 2, len(n))
+    y = (rng.random(len(n)) < 1 / (1 + np.exp(-slope * z))).astype(int)
+    cal = Calibrator("platt_length").fit(z, y, n)
+    assert cal.method == "platt_length" and cal.n_min_ == LENGTH_FLOOR
+    p = cal.transform(np.array([1.0, 1.0]), np.array([1.0, LENGTH_FLOOR]))
+    assert p[0] == p[1] > 0.5  # a 1-token text gets the 16-token slope
+
+
 def test_combiner_with_length_aware_calibration_reads_n_tokens_from_rows_and_blends() -> None:
     z, y, n = _scores_whose_evidence_grows_with_length(1500, seed=2)
     rng = np.random.default_rng(3)
