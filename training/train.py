@@ -628,7 +628,7 @@ def run(cfg: Config) -> dict:
     gen["design_rule"] = (f"best leave-one-source-out mean AUROC among designs within {ZERO_SHOT_MARGIN} of the "
                           f"best zero-shot feature on every fold and whose fold `ai` lines accuse <= "
                           f"{MAX_HELDOUT_AI_FPR:.1%} of every held-out source's humans (measured in order of mean "
-                          f"AUROC until one passes; blank: not measured)")
+                          f"AUROC until one passes; the rest: not measured)")
     gen["chosen"] = {"head": design.name, "blend_weight": weight, "calibration": calibration}
 
     head, logits = fit_head(data, idx["train"], design, cfg)
