@@ -194,21 +194,12 @@ def test_design_choice_puts_heldout_humans_before_auroc() -> None:
     assert below["holds"] is False and choose_design({"below": below, "sharp": sharp}) == "sharp"
 
 
-def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows() -> None:
-    """Leave-one-source-out folds set their `ai` line like the shipped bundle: the in-distribution line, raised
-    to where each training source's humans stay under 1% when scored by a model fit without that source
-    (folds nested inside the fold's own training sources). That line can only accuse fewer held-out humans,
-    and the shipped line's unseen-source part is set from non-test rows only."""
-    from training.train import (
-        COMBINER_FEATURES,
-        Config,
-        Prepared,
-        ProbeDesign,
-        generalization,
-        unseen_source_line,
-    )
+def _three_sources(seed: int = 0):
+    """A synthetic ``Prepared``: three sources whose humans sit at different places on one piece of evidence
+    (zero-shot column 0, and the pooled state's first unit)."""
+    from training.train import COMBINER_FEATURES, Prepared
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     sources = np.repeat(["A", "B", "C"], 300)
     n = len(sources)
     y = np.tile([0, 1], n // 2)
@@ -221,7 +212,17 @@ def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows(
     pooled[:, 0, 0] += signal
     rows = pd.DataFrame({"source": sources, "split": split, "n_tokens": rng.integers(64, 256, n),
                          "label": np.where(y == 1, "ai", "human"), "generator": "g"})
-    data = Prepared(rows, [], [], Z, pooled, y, (0,))
+    return Prepared(rows, [], [], Z, pooled, y, (0,))
+
+
+def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows() -> None:
+    """Leave-one-source-out folds set their `ai` line like the shipped bundle: the in-distribution line, raised
+    to where each training source's humans stay under 1% when scored by a model fit without that source
+    (folds nested inside the fold's own training sources). That line can only accuse fewer held-out humans,
+    and the shipped line's unseen-source part is set from non-test rows only."""
+    from training.train import Config, ProbeDesign, generalization, unseen_source_line
+
+    data = _three_sources()
     design = ProbeDesign(0.01, (0,), "best")
     plain = generalization(Config(), data, design, (0.5,), with_logo=False, unseen_lines=False)
     nested = generalization(Config(), data, design, (0.5,), with_logo=False)
@@ -236,6 +237,29 @@ def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows(
     line = unseen_source_line(unseen)
     assert all(np.mean(v >= line) <= 0.01 for v in unseen.values())
     assert unseen_source_line({"tiny": np.ones(5)}) == 0.0  # too few humans to measure 1%
+
+
+def test_fold_fits_are_shared_between_the_grid_checks_and_the_final_tables(monkeypatch) -> None:
+    """The design grid's verdict check and the final tables fit the same folds (nested ones included): the
+    second call fits no combiner again and gives the same tables."""
+    import training.train as train
+
+    data = _three_sources()
+    design = train.ProbeDesign(0.01, (0,), "best")
+    calls = []
+    real = train.fit_combiners
+    monkeypatch.setattr(train, "fit_combiners", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = train.generalization(train.Config(), data, design, (0.5,), with_logo=False)
+    n_fits = len(calls)
+    # three held-out sources, each with two nested inner folds; an inner fold fits on one source alone, and the
+    # fold holding out A fits "without B" on the same rows as the fold holding out B fits "without A"
+    assert n_fits == 3 + 3
+    again = train.generalization(train.Config(), data, design, (0.5, 1.0), with_logo=False)
+    assert len(calls) == n_fits
+    for source, row in first["leave_one_source_out_table"].items():
+        assert again["leave_one_source_out_table"][source]["combined_w0.5"] == row["combined_w0.5"]
+    train.generalization(train.Config(), data, design, (0.5,), with_logo=False, calibration="platt_length")
+    assert len(calls) == 2 * n_fits  # another calibration is another fit
 
 
 @pytest.mark.parametrize("k", [1, 2])

@@ -238,7 +238,8 @@ class Prepared:
     pooled: np.ndarray  # (n, len(pooled_layers), d)
     y: np.ndarray
     layers: tuple[int, ...]
-    # head fits memoised by (settings, rows): designs that differ only in the combiner share their heads
+    # head fits memoised by (settings, rows): designs that differ only in the combiner share their heads; and
+    # each fold's fitted head + combiners (``generalization``), which the grid's checks and the final tables share
     head_fits: dict = field(default_factory=dict, repr=False)
     backbone: object = field(default=None, repr=False)  # the LM (fine-tuned heads copy its top blocks)
     run_dir: Path | None = None  # where fine-tuned heads keep their resumable checkpoints
@@ -252,9 +253,16 @@ class Prepared:
         return self.rows["n_tokens"].to_numpy().astype(np.float64)
 
 
-def prepare(cfg: Config, run_dir: Path) -> tuple[object, Prepared, Path]:
-    """Rows, the LM pass (run or resumed), features; with ``cfg.partial`` only the texts already cached."""
+def prepare(cfg: Config, run_dir: Path, only: Callable[[pd.DataFrame], np.ndarray] | None = None,
+            ) -> tuple[object, Prepared, Path]:
+    """Rows, the LM pass (run or resumed), features; with ``cfg.partial`` only the texts already cached.
+
+    ``only``: keep the rows it marks (a boolean mask over the sampled rows), e.g. the texts another
+    backbone's pass has reached too, so two backbones are compared on the same texts.
+    """
     rows = prepare_rows(cfg, run_dir)
+    if only is not None:
+        rows = rows[only(rows)].reset_index(drop=True)
     lm = load_lm(cfg.lm, device=cfg.device)
     texts = normalized(rows["text"].tolist())
     folder = pass_folder(cfg, lm) if cfg.partial else run_pass(cfg, lm, texts)
@@ -441,16 +449,18 @@ def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float]
     y = data.y
     src = data.rows["source"].to_numpy()
     not_test = data.rows["split"].to_numpy() != "test"
-    cache: dict[str, tuple] = {}
 
     def fitted(fold) -> tuple:
-        if fold.name not in cache:
+        """The fold's head logits, head-only model and combiners. Memoised on ``data`` by design, calibration
+        and rows: the design grid's verdict check and the final tables fit the same folds (nested ones too)."""
+        key = ("fold", design, calibration, cfg.seed, fold.train.tobytes(), fold.cal.tobytes())
+        if key not in data.head_fits:
             logits = fit_head(data, fold.train, design, cfg)[1]
             rows = combiner_rows(design, fold.train, fold.cal)
             head = CalibratedCombiner(["classifier_logit"], random_state=cfg.seed).fit(logits[rows, None], y[rows])
-            cache[fold.name] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot,
-                                                                calibration))
-        return cache[fold.name]
+            data.head_fits[key] = (logits, head, *fit_combiners(data, logits, rows, cfg.seed, design.zero_shot,
+                                                                 calibration))
+        return data.head_fits[key]
 
     def zero_shot(fold) -> np.ndarray:
         return fitted(fold)[3].predict_proba(data.Z[fold.test], data.n_tokens[fold.test])[:, 1]
