@@ -12,6 +12,9 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 AI_SENTENCES = [
     "In conclusion, technology plays an important role in modern society.",
     "It is important to note that there are many benefits and challenges.",
@@ -112,3 +115,24 @@ def tokenizer_training_text() -> str:
     rng = random.Random(7)
     extra = [human_text(rng) for _ in range(20)] + [ai_text(rng) for _ in range(20)]
     return ENGLISH_PROSE + "\n".join(extra) + "\n"
+
+
+def three_source_prepared(seed: int = 0, strength: float = 1.2):
+    """A synthetic ``Prepared``: three sources whose humans sit at different places on one piece of evidence
+    (zero-shot column 0, and the pooled state's first unit)."""
+    from training.train import COMBINER_FEATURES, Prepared
+
+    rng = np.random.default_rng(seed)
+    sources = np.repeat(["A", "B", "C"], 300)
+    n = len(sources)
+    y = np.tile([0, 1], n // 2)
+    split = np.tile(np.repeat(["train", "cal", "test"], [6, 2, 2]), n // 10)
+    shift = {"A": 0.0, "B": 0.6, "C": -0.3}  # each source's humans sit somewhere else on the evidence
+    signal = strength * y + np.asarray([shift[s] for s in sources]) * (y == 0) + rng.normal(0, 1, n)
+    Z = rng.normal(0, 1, (n, len(COMBINER_FEATURES)))
+    Z[:, 0] = signal
+    pooled = rng.normal(0, 1, (n, 1, 8))
+    pooled[:, 0, 0] += signal
+    rows = pd.DataFrame({"source": sources, "split": split, "n_tokens": rng.integers(64, 256, n),
+                         "label": np.where(y == 1, "ai", "human"), "generator": "g"})
+    return Prepared(rows, [], [], Z, pooled, y, (0,))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file
 
-from synthetic import make_corpus
+from synthetic import make_corpus, three_source_prepared
 from tiny_bundle import TINY_TRAIN_SIZES
 from training.data import assign_splits, group_key, load_source, sample_split
 
@@ -194,27 +194,6 @@ def test_design_choice_puts_heldout_humans_before_auroc() -> None:
     assert below["holds"] is False and choose_design({"below": below, "sharp": sharp}) == "sharp"
 
 
-def _three_sources(seed: int = 0):
-    """A synthetic ``Prepared``: three sources whose humans sit at different places on one piece of evidence
-    (zero-shot column 0, and the pooled state's first unit)."""
-    from training.train import COMBINER_FEATURES, Prepared
-
-    rng = np.random.default_rng(seed)
-    sources = np.repeat(["A", "B", "C"], 300)
-    n = len(sources)
-    y = np.tile([0, 1], n // 2)
-    split = np.tile(np.repeat(["train", "cal", "test"], [6, 2, 2]), n // 10)
-    shift = {"A": 0.0, "B": 0.6, "C": -0.3}  # each source's humans sit somewhere else on the evidence
-    signal = 1.2 * y + np.asarray([shift[s] for s in sources]) * (y == 0) + rng.normal(0, 1, n)
-    Z = rng.normal(0, 1, (n, len(COMBINER_FEATURES)))
-    Z[:, 0] = signal
-    pooled = rng.normal(0, 1, (n, 1, 8))
-    pooled[:, 0, 0] += signal
-    rows = pd.DataFrame({"source": sources, "split": split, "n_tokens": rng.integers(64, 256, n),
-                         "label": np.where(y == 1, "ai", "human"), "generator": "g"})
-    return Prepared(rows, [], [], Z, pooled, y, (0,))
-
-
 def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows() -> None:
     """Leave-one-source-out folds set their `ai` line like the shipped bundle: the in-distribution line, raised
     to where each training source's humans stay under 1% when scored by a model fit without that source
@@ -222,7 +201,7 @@ def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows(
     and the shipped line's unseen-source part is set from non-test rows only."""
     from training.train import Config, ProbeDesign, generalization, unseen_source_line
 
-    data = _three_sources()
+    data = three_source_prepared()
     design = ProbeDesign(0.01, (0,), "best")
     plain = generalization(Config(), data, design, (0.5,), with_logo=False, unseen_lines=False)
     nested = generalization(Config(), data, design, (0.5,), with_logo=False)
@@ -244,7 +223,7 @@ def test_fold_fits_are_shared_between_the_grid_checks_and_the_final_tables(monke
     second call fits no combiner again and gives the same tables."""
     import training.train as train
 
-    data = _three_sources()
+    data = three_source_prepared()
     design = train.ProbeDesign(0.01, (0,), "best")
     calls = []
     real = train.fit_combiners
