@@ -189,3 +189,29 @@ def test_surprisal_shape_matches_slow_reference() -> None:
                 sd(d1), sd(d2), sum(a * b for a, b in zip(z, z[1:])) / (n - 1))
     assert F.surprisal_shape(lp) == pytest.approx(expected)
     assert F.surprisal_shape(np.array([-1.0, -1.0, -1.0])) == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_per_character_features_match_a_character_by_character_reference() -> None:
+    """Log-prob and entropy per character and characters per token (``per_character``), against a slow loop that
+    hands each token's values out over the characters it covers."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 9, 40)
+    starts = np.concatenate([[2], 2 + np.cumsum(lengths[:-1])])  # the scored text starts at character 2
+    offsets = np.column_stack([starts, starts + lengths])
+    lp, ent = -rng.exponential(2.0, 40), rng.exponential(1.5, 40)
+    per_char_lp, per_char_ent = [], []
+    for (a, b), v, e in zip(offsets, lp, ent):
+        per_char_lp += [v / (b - a)] * (b - a)
+        per_char_ent += [e / (b - a)] * (b - a)
+    got = F.per_character(lp, ent, offsets)
+    assert got[0] == pytest.approx(np.mean(per_char_lp))
+    assert got[1] == pytest.approx(np.mean(per_char_ent))
+    assert got[2] == pytest.approx(len(per_char_lp) / 40)
+    # the same characters cut into twice as many pieces: per character unchanged, per token halved
+    halves = np.repeat(lp / 2, 2), np.repeat(ent / 2, 2)
+    split = np.column_stack([np.repeat(starts, 2), np.repeat(starts + lengths, 2)])
+    split[0::2, 1] = starts + lengths // 2
+    split[1::2, 0] = starts + lengths // 2
+    again = F.per_character(*halves, split)
+    assert again[:2] == pytest.approx(got[:2]) and again[2] == pytest.approx(got[2] / 2)
+    assert F.per_character(np.zeros(0), np.zeros(0), np.zeros((0, 2))) == (0.0, 0.0, 0.0)

@@ -1,6 +1,9 @@
 """Which backbone should read the text? Same texts, same design, one table per backbone.
 
-``python -m training.backbone_comparison --lm embedded:smollm2 embedded:gemma3``
+``python -m training.backbone_comparison --lm embedded:smollm2 embedded:gemma3 --names smollm2-en gemma3-en``
+
+(after ``python -m training.train --lm embedded:gemma3 --name gemma3-en --pass-only`` has run for a while: the
+comparison uses the texts cached so far)
 
 The leave-one-source-out gap is the English bundle's main weakness, and the head and the zero-shot features
 can only be as good as the hidden states and token statistics of the pass they read. This runs the training
@@ -94,12 +97,16 @@ def in_distribution(cfg: Config, data, design: ProbeDesign) -> dict[str, float]:
             "auroc": round(auroc(y, p), 4), "tpr_at_1fpr": round(tpr_at_fpr(y, p, 0.01), 4)}
 
 
-def compare(lms: Sequence[str], name: str = "smollm2-en", runs_dir: str | None = None, limit: int | None = None,
+def compare(lms: Sequence[str], names: Sequence[str], runs_dir: str | None = None, limit: int | None = None,
             ) -> dict:
-    """Every backbone's tables on the texts cached for all of them (at most ``limit``, in the rows' order)."""
-    base = Config(name=name, runs_dir=runs_dir or Config().runs_dir, partial=True, calibration=(CALIBRATION,))
-    cfgs = [replace(base, lm=lm) for lm in lms]
-    rows = prepare_rows(cfgs[0], Path(base.runs_dir) / name)  # the sampled rows do not depend on the backbone
+    """Every backbone's tables on the texts cached for all of them (at most ``limit``, in the rows' order).
+
+    ``names``: each backbone's training run (``runs/<name>``, made with the same sources, sizes and seed, so the
+    same sampled rows; a run is pinned to its backbone).
+    """
+    base = Config(runs_dir=runs_dir or Config().runs_dir, partial=True, calibration=(CALIBRATION,))
+    cfgs = [replace(base, lm=lm, name=name) for lm, name in zip(lms, names, strict=True)]
+    rows = prepare_rows(cfgs[0], Path(base.runs_dir) / cfgs[0].name)
     keys = np.asarray([text_key(t) for t in normalized(rows["text"].tolist())])
     common = set.intersection(*(cached_keys(c) for c in cfgs))
     keep = np.isin(keys, list(common))
@@ -145,7 +152,7 @@ def render(result: dict, command: str) -> str:
     names = list(bbs)
     lines = ["# Backbone comparison: the same texts and design read by each backbone", "",
              f"Command: `{command}`  ", f"CPU: {result['cpu']}; {result['texts']} texts (those cached for every "
-             f"backbone: a seeded random sample of the `smollm2-en` run's rows). Design: {result['design']}.", "",
+             f"backbone: a seeded random sample of the runs' rows). Design: {result['design']}.", "",
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
 
     def row(label, get):
@@ -186,13 +193,14 @@ def render(result: dict, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lm", nargs="+", default=["embedded:smollm2", "embedded:gemma3"], help="backbones compared")
-    ap.add_argument("--name", default="smollm2-en", help="training run whose sampled rows are compared")
+    ap.add_argument("--names", nargs="+", default=["smollm2-en", "gemma3-en"],
+                    help="each backbone's training run (same sources, sizes and seed: the same sampled rows)")
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--limit", type=int, default=None, help="at most this many texts")
     ap.add_argument("--out", default=str(REPO_ROOT / "reports" / "backbone_comparison"))
     a = ap.parse_args(argv)
     command = " ".join(["python -m training.backbone_comparison", *(sys.argv[1:] if argv is None else argv)])
-    result = compare(a.lm, a.name, a.runs_dir, a.limit)
+    result = compare(a.lm, a.names, a.runs_dir, a.limit)
     result["cpu"], result["command"] = cpu_name(), command
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
