@@ -261,3 +261,20 @@ def test_head_trainer_runs_with_and_without_frozen_blocks_in_between(tiny_lm, k:
         mask = torch.ones(1, x.shape[1], dtype=torch.long)
         doc, _ = trainer.head_(x if bridge is None else bridge(x, mask), mask)
     assert docs[0] == pytest.approx(float(doc[0]), abs=1e-4) and len(tokens[0]) == 4
+
+
+def test_excluded_zero_shot_features_stay_out_of_every_combiner() -> None:
+    """``--exclude-features`` (an ablation): the feature is in no combiner the folds or the bundle fit."""
+    from training.train import COMBINER_FEATURES, Config, ProbeDesign, fit_combiners, generalization, parse_args
+
+    assert parse_args(["--exclude-features", "chars_per_token"]).exclude_features == ("chars_per_token",)
+    data = three_source_prepared()
+    gone = COMBINER_FEATURES[-1]
+    data.features, data.Z = COMBINER_FEATURES[:-1], data.Z[:, :-1]
+    gen = generalization(Config(), data, ProbeDesign(0.01, (0,), "all"), (0.5,), with_logo=False,
+                         unseen_lines=False)
+    assert sorted(gen["leave_one_source_out_table"]) == ["A", "B", "C"]
+    fit = np.flatnonzero(data.rows["split"].to_numpy() != "test")
+    full, zero_shot, single = fit_combiners(data, np.zeros(len(data.y)), fit, 0)
+    assert gone not in full.feature_names and gone not in zero_shot.feature_names
+    assert full.feature_names[-1] == "classifier_logit" and len(zero_shot.feature_names) == len(data.features)

@@ -38,7 +38,6 @@ from training.featurize import _index, normalized, text_key
 from training.generalization import guard_check, mean_auroc, oriented_auroc
 from training.metrics import auroc, tpr_at_fpr
 from training.train import (
-    COMBINER_FEATURES,
     Config,
     ProbeDesign,
     combined_matrix,
@@ -73,8 +72,9 @@ def cached_keys(cfg: Config) -> set[str]:
     return set(_index(folder)) if folder.exists() else set()
 
 
-def per_source_features(data, names: Sequence[str] = COMBINER_FEATURES) -> dict[str, dict[str, float]]:
+def per_source_features(data) -> dict[str, dict[str, float]]:
     """AUROC of each zero-shot feature on each source, its direction fixed on the other sources."""
+    names = data.features
     src = data.rows["source"].to_numpy()
     out: dict[str, dict[str, float]] = {}
     for source in sorted(set(src)):
@@ -184,7 +184,7 @@ def render(result: dict, command: str) -> str:
     sources = list(next(iter(bbs.values()))["feature_auroc_by_source"])
     lines += ["| feature | " + " | ".join(f"{s}: " + " / ".join(names) for s in sources) + " |",
               "|---|" + "---|" * len(sources)]
-    for feat in COMBINER_FEATURES:
+    for feat in next(iter(bbs.values()))["feature_auroc_by_source"][sources[0]]:
         lines.append(f"| {feat} | " + " | ".join(
             " / ".join(f"{bbs[n]['feature_auroc_by_source'][s][feat]:.3f}" for n in names) for s in sources) + " |")
     return "\n".join(lines) + "\n"

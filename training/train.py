@@ -117,6 +117,7 @@ class Config:
     heads: tuple[str, ...] = ("probe",)  # head families in the design grid: "probe", "blocks"
     block_k: tuple[int, ...] = (4,)  # depths of the fine-tuned blocks heads tried (<= cached_k)
     calibration: tuple[str, ...] = CALIBRATIONS  # the grid tries each: "platt", "platt_length" (slope ~ log length)
+    exclude_features: tuple[str, ...] = ()  # zero-shot features kept out of the combiner (ablations)
     worker: int = 0
     n_workers: int = 1
     pausable: bool = False  # the LM pass waits while /tmp/pause-featurize* exists (command line only)
@@ -234,7 +235,7 @@ class Prepared:
     rows: pd.DataFrame
     records: list[dict]
     zs_rows: list[dict[str, float]]
-    Z: np.ndarray  # (n, len(COMBINER_FEATURES)) zero-shot features
+    Z: np.ndarray  # (n, len(features)) zero-shot features
     pooled: np.ndarray  # (n, len(pooled_layers), d)
     y: np.ndarray
     layers: tuple[int, ...]
@@ -243,6 +244,7 @@ class Prepared:
     head_fits: dict = field(default_factory=dict, repr=False)
     backbone: object = field(default=None, repr=False)  # the LM (fine-tuned heads copy its top blocks)
     run_dir: Path | None = None  # where fine-tuned heads keep their resumable checkpoints
+    features: tuple[str, ...] = COMBINER_FEATURES  # the zero-shot features in Z (columns), in order
 
     def idx(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.rows["split"].to_numpy() == split)
@@ -272,12 +274,13 @@ def prepare(cfg: Config, run_dir: Path, only: Callable[[pd.DataFrame], np.ndarra
     rows = rows[have].reset_index(drop=True)
     records = [r for r in records if r is not None]
     zs_rows = [extract_features(_stats(r), sentence_spans(r["text"])) for r in records]
-    Z = np.asarray([[f[n] for n in COMBINER_FEATURES] for f in zs_rows], dtype=np.float64)
+    features = tuple(n for n in COMBINER_FEATURES if n not in cfg.exclude_features)
+    Z = np.asarray([[f[n] for n in features] for f in zs_rows], dtype=np.float64)
     pooled = np.stack([r["pooled"] for r in records])
     y = (rows["label"] == "ai").to_numpy().astype(int)
     rows["n_tokens"] = [len(r["logprob"]) for r in records]
     data = Prepared(rows, records, zs_rows, Z, pooled, y, pooled_layers(lm.num_layers), backbone=lm,
-                    run_dir=run_dir)
+                    run_dir=run_dir, features=features)
     return lm, data, folder
 
 
@@ -405,7 +408,7 @@ def combined_matrix(data: Prepared, logits: np.ndarray, names: Sequence[str] | N
     full = np.column_stack([data.Z, logits])
     if names is None:
         return full
-    order = list(COMBINER_FEATURES) + ["classifier_logit"]
+    order = list(data.features) + ["classifier_logit"]
     return full[:, [order.index(n) for n in names]]
 
 
@@ -418,7 +421,7 @@ def fit_combiners(data: Prepared, logits: np.ndarray, rows: np.ndarray, seed: in
     detector must never lose to, and the anchor its blend shrinks toward. ``zero_shot="best"``: the first
     combiner sees only that feature beside the head's logit (see ``ProbeDesign``).
     """
-    names = list(COMBINER_FEATURES)
+    names = list(data.features)
     best, _ = best_zero_shot(data.y, data.Z, names, rows, rows)
     full_names = (names if zero_shot == "all" else [best]) + ["classifier_logit"]
     n = data.n_tokens[rows]
@@ -445,7 +448,7 @@ def generalization(cfg: Config, data: Prepared, design, weights: Sequence[float]
     (default: the first of ``cfg.calibration``).
     """
     calibration = calibration or cfg.calibration[0]
-    names = list(COMBINER_FEATURES)
+    names = list(data.features)
     y = data.y
     src = data.rows["source"].to_numpy()
     not_test = data.rows["split"].to_numpy() != "test"
@@ -746,6 +749,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--calibration", nargs="+", default=list(d.calibration), choices=list(CALIBRATIONS),
                     help="document calibrations the design grid tries: one Platt line, platt_length (its slope "
                          "depends on length)")
+    ap.add_argument("--exclude-features", nargs="*", default=[], choices=list(COMBINER_FEATURES),
+                    help="zero-shot features kept out of the combiner (an ablation; the report names the rest)")
     ap.add_argument("--worker", default="0/1", help="i/n: this process takes every n-th text of the pass "
                                                     "(run n processes with --pass-only and OMP_NUM_THREADS=1)")
     a = ap.parse_args(argv)
@@ -761,6 +766,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                   pass_only=a.pass_only, partial=a.partial, worker=int(a.worker.split("/")[0]),
                   n_workers=int(a.worker.split("/")[1]), pausable=True, heads=tuple(a.heads),
                   block_k=tuple(int(x) for x in a.block_k.split(",")), calibration=tuple(a.calibration),
+                  exclude_features=tuple(a.exclude_features),
                   command=" ".join(["python -m training.train", *map(shlex.quote, args)]))
 
 
