@@ -265,9 +265,19 @@ def test_head_trainer_runs_with_and_without_frozen_blocks_in_between(tiny_lm, k:
 
 def test_excluded_zero_shot_features_stay_out_of_every_combiner() -> None:
     """``--exclude-features`` (an ablation): the feature is in no combiner the folds or the bundle fit."""
-    from training.train import COMBINER_FEATURES, Config, ProbeDesign, fit_combiners, generalization, parse_args
+    from training.train import (
+        COMBINER_FEATURES,
+        NOT_SHIPPED,
+        Config,
+        ProbeDesign,
+        fit_combiners,
+        generalization,
+        parse_args,
+    )
 
     assert parse_args(["--exclude-features", "chars_per_token"]).exclude_features == ("chars_per_token",)
+    assert parse_args([]).exclude_features == NOT_SHIPPED  # the shipped bundles' feature set reproduces them
+    assert parse_args(["--exclude-features"]).exclude_features == ()  # every feature
     data = three_source_prepared()
     gone = COMBINER_FEATURES[-1]
     data.features, data.Z = COMBINER_FEATURES[:-1], data.Z[:, :-1]
