@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,24 +35,13 @@ def sample_texts() -> tuple[list[str], list[str], list[str]]:
     return [p.name for p in files], [p.read_text() for p in files], [labels[p.name] for p in files]
 
 
-def cpu_description() -> str:
-    """CPU model name and the flags that decide the fast precision."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = set(info.split())
-    present = [f for f in ("avx2", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}; flags: {', '.join(present) or 'none of avx2/avx512_bf16/amx_bf16'}"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Score the samples at each precision and print (or write) the comparison as Markdown."""
     import numpy as np
     import torch
 
     from detector import Detector
+    from detector.lm import cpu_description
     from detector.token_stats import compute_token_stats
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

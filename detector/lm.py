@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,18 @@ def default_dtype(device: torch.device) -> torch.dtype:
     except OSError:
         return torch.float32
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+
+
+def cpu_description() -> str:
+    """CPU model name and the flags that decide the fast precision (for reports: numbers depend on them)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = set(info.split())
+    present = [f for f in ("avx2", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}; flags: {', '.join(present) or 'none of avx2/avx512_bf16/amx_bf16'}"
 
 
 DTYPE_ENV = "DETECTOR_DTYPE"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,7 +31,7 @@ import numpy as np
 from scipy.special import expit
 
 from detector.combiner import CalibratedCombiner
-from detector.lm import load_lm
+from detector.lm import cpu_description, load_lm
 from training.data import REPO_ROOT
 from training.featurize import _index, normalized, text_key
 from training.generalization import guard_check, mean_auroc, oriented_auroc
@@ -52,18 +51,6 @@ from training.train import (
 BLEND = 0.5  # the shipped English design's blend weight toward the best zero-shot feature
 PROBE_C = 0.002
 CALIBRATION = "platt_length"
-
-
-def cpu_name() -> str:
-    """The CPU model and its bf16 abilities (the numbers depend on them)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
-    extra = [f for f in ("avx2", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model} ({', '.join(extra) or 'no avx2'})"
 
 
 def cached_keys(cfg: Config) -> set[str]:
@@ -201,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     command = " ".join(["python -m training.backbone_comparison", *(sys.argv[1:] if argv is None else argv)])
     result = compare(a.lm, a.names, a.runs_dir, a.limit)
-    result["cpu"], result["command"] = cpu_name(), command
+    result["cpu"], result["command"] = cpu_description(), command
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str))
