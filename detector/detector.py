@@ -96,6 +96,11 @@ class Detector:
         self._human_cal = np.asarray(manifest["calibration_probs"]["human"], dtype=np.float64)
         self._lock = threading.Lock()
 
+    def ai_line(self, target_fpr: float | None = None) -> float:
+        """The P(AI) an ``ai`` verdict needs: the bundle's line, or the line at ``target_fpr`` on its
+        calibration humans (looser than the shipped line when ``target_fpr`` is larger)."""
+        return self.threshold_ai if target_fpr is None else threshold_at_fpr(self._human_cal, target_fpr)
+
     @classmethod
     def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None,
              dtype: str | None = None) -> Detector | Router:
@@ -217,7 +222,7 @@ class Detector:
         features["classifier_logit"] = float(np.mean(token_logits)) if len(token_logits) else 0.0
         combiner = self.bundle.combiner
         p_raw = float(combiner.predict_rows([features])[0])
-        t_ai = self.threshold_ai if target_fpr is None else threshold_at_fpr(self._human_cal, target_fpr)
+        t_ai = self.ai_line(target_fpr)
         t_human = min(self.threshold_human, t_ai)
         p = p_raw if prior is None else float(adjust_for_prior(p_raw, prior, combiner.base_rate_))
         shift = (lambda t: t) if prior is None else (lambda t: float(adjust_for_prior(t, prior, combiner.base_rate_)))
