@@ -66,6 +66,8 @@ def test_report_counts_every_text_and_the_diagnostic_ignores_only_the_length_rul
     assert toefl["would_be_ai_rate"] == pytest.approx(float(np.mean(p >= tiny_detector.threshold_ai)))
     assert toefl["would_be_ai_rate_at_loose_line"] == pytest.approx(float(np.mean(p >= report["loose_line"])))
     assert toefl["ai_rate"] == toefl["verdicts"].get("ai", 0) / 4
+    assert toefl["ai_verdicts_at_loose_line"] == sum(s.prob_ai is not None and s.prob_ai >= report["loose_line"]
+                                                     for s in scores)
 
     md = writer_bias.to_markdown(report)
     assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + len(sets)  # header + a row per set
@@ -90,8 +92,11 @@ def test_the_loose_line_is_the_target_fpr_line(tiny_detector, clone: Path) -> No
 
 def test_longer_sets_get_a_copy_cut_to_the_toefl_length() -> None:
     sets = {"TOEFL_real_3": ["a b c", "a b c d e", "a b c d"],  # median 4 words
-            "Hewlett_2": ["w " * 10, "x " * 8], "Short_1": ["one two"]}
+            "HewlettStudentEssay_real_2": ["w " * 10, "x " * 8], "CS224N_real_1": ["one two"],
+            "TOEFL_gpt4polished_1": ["p " * 9], "CS224N_gpt3_1": ["g " * 9]}
     out = writer_bias.length_matched(sets)
-    assert set(out) == {"TOEFL_real_3", "Hewlett_2", "Short_1", "Hewlett_2@4w"}
-    assert out["Hewlett_2@4w"] == ["w w w w", "x x x x"]
-    assert writer_bias.length_matched({"Hewlett_2": ["w"]}) == {"Hewlett_2": ["w"]}  # no reference: unchanged
+    # only native writers' longer sets get a cut copy: not the shorter one, the polished TOEFL or the AI set
+    assert set(out) == set(sets) | {"HewlettStudentEssay_real_2@4w"}
+    assert out["HewlettStudentEssay_real_2@4w"] == ["w w w w", "x x x x"]
+    no_reference = {"HewlettStudentEssay_real_2": ["w"]}
+    assert writer_bias.length_matched(no_reference) == no_reference

@@ -18,7 +18,7 @@ gives the verdict counts and the ``ai`` rate. Two diagnostics go beyond the verd
   ignored. Most TOEFL essays are shorter than ``min_tokens``, so the product answers ``insufficient_text``;
   this shows whether that abstention is hiding an accusation.
 * ``would-be ai at 5% FPR``: the same against the looser line a user sets with ``--target-fpr 0.05``.
-* ``<set>@<N>w``: each longer set cut to the TOEFL set's median word count, so that length and writer
+* ``<set>@<N>w``: each longer native set cut to the TOEFL set's median word count, so that length and writer
   can be told apart.
 * ``mean log-prob``: the median of the per-token mean log-probability, the perplexity signal the paper
   blames, so the bias of the raw feature can be compared with the detector's.
@@ -80,8 +80,8 @@ def load_sets(root: str | Path) -> dict[str, list[str]]:
 
 
 def length_matched(sets: dict[str, list[str]], reference: str = "TOEFL_real") -> dict[str, list[str]]:
-    """``sets`` plus, for every set whose texts are longer than the reference set's, a copy cut to the
-    reference's median word count (named ``<set>@<N>w``).
+    """``sets`` plus, for every native writers' set whose texts are longer than the reference set's, a copy
+    cut to the reference's median word count (named ``<set>@<N>w``).
 
     Why: TOEFL answers are short, and shorter texts carry less evidence and fall under ``min_tokens``. Native
     essays cut to the same length separate the writer from the length.
@@ -92,7 +92,7 @@ def length_matched(sets: dict[str, list[str]], reference: str = "TOEFL_real") ->
     n_words = int(np.median([len(t.split()) for t in ref]))
     out = dict(sets)
     for name, texts in sets.items():
-        if name.startswith(reference) or np.median([len(t.split()) for t in texts]) <= n_words:
+        if not writer_of(name).startswith("native") or np.median([len(t.split()) for t in texts]) <= n_words:
             continue
         out[f"{name}@{n_words}w"] = [" ".join(t.split()[:n_words]) for t in texts]
     return out
@@ -116,6 +116,7 @@ def set_summary(name: str, scores: Sequence, would_be_p: Sequence[float], thresh
         "median_tokens": float(np.median([s.n_tokens for s in scores])) if n else None,
         "median_prob_ai_answered": float(np.median([s.prob_ai for s in answered])) if answered else None,
         "would_be_ai_rate": float(np.mean(np.asarray(would_be_p) >= threshold_ai)) if len(would_be_p) else None,
+        "ai_verdicts_at_loose_line": sum(s.prob_ai >= loose_line for s in answered),
         "would_be_ai_rate_at_loose_line": (float(np.mean(np.asarray(would_be_p) >= loose_line))
                                            if len(would_be_p) else None),
         "median_would_be_prob_ai": float(np.median(would_be_p)) if len(would_be_p) else None,
@@ -152,12 +153,13 @@ def to_markdown(report: dict) -> str:
         f"`ai` line {report['threshold_ai']:.3f}; below {report['min_tokens']} tokens the detector answers "
         "`insufficient_text`. *Would-be ai*: P(AI) at or above the `ai` line with the length rule ignored "
         "(a diagnostic: the product never shows it). *Mean log-prob*: median per-token mean log-probability, "
-        f"the perplexity signal the paper blames. *At {report['loose_fpr']:.0%} FPR*: the would-be share above "
-        f"the looser line `--target-fpr {report['loose_fpr']}` sets ({report['loose_line']:.3f}).",
+        f"the perplexity signal the paper blames. *At {report['loose_fpr']:.0%} FPR*: `ai` verdicts, and the would-be "
+        f"share, against the looser line `--target-fpr {report['loose_fpr']}` sets ({report['loose_line']:.3f}).",
         "",
         "| set | writer | n | ai | uncertain | human | insufficient_text | ai rate | median tokens "
-        f"| would-be ai | would-be ai at {report['loose_fpr']:.0%} FPR | median would-be P(AI) | mean log-prob |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| would-be ai | `ai` at {report['loose_fpr']:.0%} FPR | would-be ai at {report['loose_fpr']:.0%} FPR "
+        "| median would-be P(AI) | mean log-prob |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["sets"]:
         v = r["verdicts"]
@@ -165,7 +167,7 @@ def to_markdown(report: dict) -> str:
             f"| {r['set']} | {r['writer']} | {r['n']} | {v.get('ai', 0)} | {v.get('uncertain', 0)} | "
             f"{v.get('human', 0)} | {v.get('insufficient_text', 0)} | {_fmt(r['ai_rate'], True)} | "
             f"{r['median_tokens']:.0f} | {_fmt(r['would_be_ai_rate'], True)} | "
-            f"{_fmt(r['would_be_ai_rate_at_loose_line'], True)} | "
+            f"{r['ai_verdicts_at_loose_line']} | {_fmt(r['would_be_ai_rate_at_loose_line'], True)} | "
             f"{_fmt(r['median_would_be_prob_ai'])} | {_fmt(r['median_mean_logprob'])} |")
     other = sum(r["verdicts"].get(k, 0) for r in report["sets"]
                 for k in r["verdicts"] if k not in ("ai", "uncertain", "human", "insufficient_text"))
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     from detector import Detector
+    from detector.bundle import DEFAULT_BUNDLE
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="local clone of Weixin-Liang/ChatGPT-Detector-Bias")
@@ -188,7 +191,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="write <out>.md and <out>.json")
     args = ap.parse_args(argv)
 
-    report = evaluate(Detector.load(args.bundle, dtype=args.dtype), length_matched(load_sets(args.data)))
+    # one bundle, not the language router: these are English essays, and the report reads that bundle's lines
+    detector = Detector.load(args.bundle or DEFAULT_BUNDLE, dtype=args.dtype)
+    report = evaluate(detector, length_matched(load_sets(args.data)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
