@@ -8,10 +8,12 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from detector import BundleError, Detector, Score
 from detector.score import ABSTAIN_LABELS, INSUFFICIENT_TEXT, LABELS, UNSUPPORTED_LANGUAGE
+from detector.thresholds import threshold_at_fpr
 from synthetic import AI_SENTENCES, human_text
 
 AI_TEXT = " ".join(AI_SENTENCES * 2)
@@ -108,6 +110,25 @@ def test_prior_and_target_fpr(det: Detector) -> None:
     strict = det.score(AI_TEXT, target_fpr=0.0)
     loose = det.score(AI_TEXT, target_fpr=0.5)
     assert strict.threshold_ai >= loose.threshold_ai
+
+
+def test_a_chosen_target_fpr_keeps_the_per_group_rule(tiny_detector: Detector) -> None:
+    """``target_fpr`` moves the line by the bundle's own rule: the strictest line over its stored human groups,
+    equal to the shipped line at the shipped target and never looser than it for a stricter target."""
+    det = tiny_detector
+    assert det.ai_line() == det.threshold_ai
+    assert det.ai_line(det.target_fpr) == det.threshold_ai
+    assert det.ai_line(det.target_fpr / 2) >= det.threshold_ai
+    lines = [det.ai_line(t) for t in (0.0, 0.01, 0.05, 0.2, 0.5)]
+    assert lines == sorted(lines, reverse=True)
+    saved = det._ai_line_groups
+    try:  # a group of humans that looks more like AI than the rest sets the line at every target
+        det._ai_line_groups = {**saved, "source=hard": np.linspace(0.5, 1.0, 200)}
+        for t in (0.05, 0.2):
+            assert det.ai_line(t) == threshold_at_fpr(np.linspace(0.5, 1.0, 200), t) > \
+                max(threshold_at_fpr(g, t) for g in saved.values())
+    finally:
+        det._ai_line_groups = saved
 
 
 def test_tokens_view(det: Detector) -> None:

@@ -553,6 +553,31 @@ def ai_line(data: Prepared, rows: np.ndarray, p: np.ndarray) -> float:
     return max(threshold_at_fpr_per_group(p[humans], g[humans], TARGET_FPR, MIN_GROUP_HUMANS) for g in group_sets)
 
 
+def ai_line_groups(data: Prepared, rows: np.ndarray, p: np.ndarray,
+                   held_out_humans: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Every human group the `ai` rule takes its strictest line over, as sorted probabilities: all fit-row
+    humans, each source and each length bucket with ``MIN_GROUP_HUMANS`` humans (out-of-fold), and each
+    source's humans scored by the model fit without it.
+
+    Why: stored in the bundle, they let ``Detector.ai_line(target_fpr)`` apply the same rule at a target the
+    caller chooses; a pooled line alone would drop the per-writer promise the moment the target moves.
+    The strictest of their 1%-FPR lines is exactly ``max(ai_line(...), unseen_source_line(...))``.
+    """
+    humans = data.y[rows] == 0
+    ph = p[humans]
+    groups = {"all": ph}
+    for kind, labels in (("source", data.rows["source"].to_numpy()[rows][humans]),
+                         ("length", np.asarray([length_bucket(n) for n in data.n_tokens[rows]])[humans])):
+        for value in np.unique(labels):
+            sel = labels == value
+            if sel.sum() >= MIN_GROUP_HUMANS:
+                groups[f"{kind}={value}"] = ph[sel]
+    for source, q in held_out_humans.items():
+        if len(q) >= MIN_GROUP_HUMANS:
+            groups[f"unseen={source}"] = np.asarray(q)
+    return {name: sorted(float(v) for v in q) for name, q in groups.items()}
+
+
 def add_heldout_ai_fpr(table: dict, flagged: dict) -> dict:
     """Per fold and model, the share of the held-out group's humans at or above the fold's own `ai` line."""
     for (fold, model), (n_flagged, n_human) in flagged.items():
@@ -699,7 +724,8 @@ def run(cfg: Config) -> dict:
         "features": names, "segment_features": seg_names, "languages": [cfg.lang],
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
-                              "ai": sorted(float(v) for v in p_cal[y_cal == 1])},
+                              "ai": sorted(float(v) for v in p_cal[y_cal == 1]),
+                              "ai_line_groups": ai_line_groups(data, fit, p_cal, unseen_p)},
         "feature_ranges": feature_ranges(cal_rows, data.y[idx["cal"]]), "versions": versions(),
         "data": {"sources": list(cfg.sources), "lang": cfg.lang, "licences": source_licences(cfg.sources),
                  "counts": split_manifest(data.rows)["counts"],
