@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--prior", type=_probability, default=None,
                        help="base rate of AI text in your population, e.g. 0.1 (default: the calibration set's)")
     score.add_argument("--target-fpr", type=_probability, default=None,
-                       help="share of human texts you accept being called 'ai' (default: the bundle's, 0.01)")
+                       help="share of human texts you accept being called 'ai' (default: the bundle's, 0.01); "
+                            "the line is the strictest over every kind of writer the bundle measured")
     score.add_argument("--resume", action="store_true",
                        help="continue an interrupted run: skip files already scored in --out (same content)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -47,3 +47,29 @@ def test_stored_groups_reproduce_the_shipped_ai_line() -> None:
     assert all(g == sorted(g) for g in groups.values())
     shipped = max(ai_line(data, rows, p), unseen_source_line(held_out))
     assert max(threshold_at_fpr(g, TARGET_FPR) for g in groups.values()) == shipped
+
+    # a length bucket the detector never answers (below min_tokens) does not set the line
+    min_tokens = 128
+    groups = ai_line_groups(data, rows, p, held_out, min_tokens)
+    short = {f"length={b}" for b in ("<32", "32-63", "64-127")}
+    assert not short & set(groups) and f"length>={min_tokens}" in groups
+    shipped = max(ai_line(data, rows, p, min_tokens), unseen_source_line(held_out))
+    assert max(threshold_at_fpr(g, TARGET_FPR) for g in groups.values()) == shipped
+
+
+def test_humans_below_min_tokens_cannot_raise_the_ai_line() -> None:
+    """Three AI-looking short humans, one per source, set the short bucket's line while it counts; once that
+    bucket is below ``min_tokens`` (they would get ``insufficient_text``) the line falls back."""
+    from synthetic import three_source_prepared
+    from training.train import ai_line
+
+    data = three_source_prepared(seed=2)
+    rows = np.flatnonzero(data.rows["split"].to_numpy() != "test")
+    n, human = data.n_tokens[rows], data.y[rows] == 0
+    assert ((n < 128) & human).sum() >= 100  # the short bucket is measurable
+    p = np.where(human, 0.2, 0.9)
+    src = data.rows["source"].to_numpy()[rows]
+    for value, source in zip((0.95, 0.94, 0.93), ("A", "B", "C")):
+        p[np.flatnonzero(human & (n < 128) & (src == source))[0]] = value
+    assert ai_line(data, rows, p) > 0.9
+    assert ai_line(data, rows, p, min_tokens=128) < 0.3
