@@ -37,7 +37,7 @@ from detector.lm import DEFAULT_LM, describe, load_lm
 from detector.probe import LinearProbe
 from detector.segments import SEGMENT_FEATURE_NAMES, SEGMENT_LOG_FEATURES, sentence_segment_features
 from detector.sentences import sentence_spans
-from detector.thresholds import threshold_at_fnr, threshold_at_fpr, threshold_at_fpr_per_group
+from detector.thresholds import threshold_at_fnr, threshold_at_fpr
 from detector.token_stats import TokenStats
 from training.data import ENGLISH_SOURCES, REPO_ROOT, load_sources, sample_split, source_licences, split_manifest
 from training.featurize import cached_count, featurize, load_records, normalized, pass_dir, pooled_layers
@@ -544,39 +544,22 @@ def unseen_source_line(held_out_humans: dict[str, np.ndarray]) -> float:
     return float(max(lines, default=0.0))
 
 
-def ai_line(data: Prepared, rows: np.ndarray, p: np.ndarray, min_tokens: int = 0) -> float:
-    """The `ai` threshold from out-of-fold probabilities ``p`` of ``rows``: the strictest 1%-FPR line over all
-    humans, each source and each length bucket with enough humans, so the promise holds for every writer the
-    fit data can measure.
+def human_groups(data: Prepared, rows: np.ndarray, p: np.ndarray, held_out_humans: dict[str, np.ndarray],
+                 min_tokens: int = 0) -> dict[str, np.ndarray]:
+    """Every human group the `ai` rule takes its strictest line over: all fit-row humans, each source and
+    each length bucket from ``min_tokens`` on with ``MIN_GROUP_HUMANS`` humans (out-of-fold; the answered
+    humans together too), and each source's humans scored by the model fit without it.
 
     Length buckets count only from ``min_tokens`` on: a shorter text gets ``insufficient_text``, never ``ai``,
     so its bucket cannot break the promise (with 4,942 Chinese training texts the under-32-token humans set a
     line of 0.929 where every answered group needed at most 0.895). All humans still count in the pooled and
-    per-source lines."""
-    humans = data.y[rows] == 0
-    sources = data.rows["source"].to_numpy()[rows]
-    buckets = np.asarray([length_bucket(n) for n in data.n_tokens[rows]])
-    answered = humans & (data.n_tokens[rows] >= min_tokens)
-    return max(threshold_at_fpr_per_group(p[humans], sources[humans], TARGET_FPR, MIN_GROUP_HUMANS),
-               threshold_at_fpr_per_group(p[answered], buckets[answered], TARGET_FPR, MIN_GROUP_HUMANS)
-               if answered.any() else 0.0)
-
-
-def ai_line_groups(data: Prepared, rows: np.ndarray, p: np.ndarray,
-                   held_out_humans: dict[str, np.ndarray], min_tokens: int = 0) -> dict[str, list[float]]:
-    """Every human group the `ai` rule takes its strictest line over, as sorted probabilities: all fit-row
-    humans, each source and each length bucket from ``min_tokens`` on with ``MIN_GROUP_HUMANS`` humans
-    (out-of-fold; the answered humans together too), and each source's humans scored by the model fit
-    without it.
-
-    Why: stored in the bundle, they let ``Detector.ai_line(target_fpr)`` apply the same rule at a target the
-    caller chooses; a pooled line alone would drop the per-writer promise the moment the target moves.
-    The strictest of their 1%-FPR lines is exactly ``max(ai_line(...), unseen_source_line(...))``.
+    per-source groups. Stored in the bundle, the groups let ``Detector.ai_line(target_fpr)`` apply the same
+    rule at a target the caller chooses; a pooled line alone would drop the per-writer promise.
     """
     humans = data.y[rows] == 0
     ph = p[humans]
-    groups = {"all": ph}
     answered = data.n_tokens[rows][humans] >= min_tokens
+    groups = {"all": ph}
     if min_tokens and answered.any():
         groups[f"length>={min_tokens}"] = ph[answered]
     for kind, labels, keep in (("source", data.rows["source"].to_numpy()[rows][humans], np.ones_like(answered)),
@@ -589,7 +572,14 @@ def ai_line_groups(data: Prepared, rows: np.ndarray, p: np.ndarray,
     for source, q in held_out_humans.items():
         if len(q) >= MIN_GROUP_HUMANS:
             groups[f"unseen={source}"] = np.asarray(q)
-    return {name: sorted(float(v) for v in q) for name, q in groups.items()}
+    return groups
+
+
+def ai_line(data: Prepared, rows: np.ndarray, p: np.ndarray, min_tokens: int = 0) -> float:
+    """The in-distribution `ai` threshold from out-of-fold probabilities ``p`` of ``rows``: the strictest
+    1%-FPR line over the human groups of :func:`human_groups`, so the promise holds for every writer the fit
+    data can measure."""
+    return max(threshold_at_fpr(q, TARGET_FPR) for q in human_groups(data, rows, p, {}, min_tokens).values())
 
 
 def add_heldout_ai_fpr(table: dict, flagged: dict) -> dict:
@@ -740,7 +730,8 @@ def run(cfg: Config) -> dict:
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
                               "ai": sorted(float(v) for v in p_cal[y_cal == 1]),
-                              "ai_line_groups": ai_line_groups(data, fit, p_cal, unseen_p, min_tokens)},
+                              "ai_line_groups": {name: sorted(float(v) for v in q) for name, q in
+                                                 human_groups(data, fit, p_cal, unseen_p, min_tokens).items()}},
         "feature_ranges": feature_ranges(cal_rows, data.y[idx["cal"]]), "versions": versions(),
         "data": {"sources": list(cfg.sources), "lang": cfg.lang, "licences": source_licences(cfg.sources),
                  "counts": split_manifest(data.rows)["counts"],
