@@ -207,6 +207,7 @@ def test_verdict_explains_number_threshold_and_uncertain_zone() -> None:
     unsure = explain.verdict(Score(0.6, UNCERTAIN, threshold_ai=0.95, threshold_human=0.2), 0.005)
     assert unsure.prob_text == "0.60" and unsure.kind == "warning"
     assert any("uncertain zone (between 0.20 and 0.95)" in line for line in unsure.explanation)
+    assert explain.PLAIN_WRITING_NOTE in unsure.explanation  # a high undecided score is no evidence
     assert "about 0.5% of human-written" in unsure.explanation[-1]
     low = explain.verdict(Score(0.0001, HUMAN, threshold_ai=0.999), 0.01)
     assert low.prob_text == "< 0.01" and "below 0.01" in low.explanation[0] and "0.999" in low.explanation[-1]
