@@ -93,9 +93,9 @@ class Detector:
         self.threshold_human = float(thresholds["human"])
         self.min_tokens = int(thresholds["min_tokens"])
         self.target_fpr = float(thresholds["target_fpr"])
-        self._human_cal = np.asarray(manifest["calibration_probs"]["human"], dtype=np.float64)
         # the human groups the `ai` rule is strictest over (bundles before 2026-11-30: the pooled humans only)
-        groups = manifest["calibration_probs"].get("ai_line_groups") or {"all": self._human_cal}
+        calibration = manifest["calibration_probs"]
+        groups = calibration.get("ai_line_groups") or {"all": calibration["human"]}
         self._ai_line_groups = {k: np.asarray(v, dtype=np.float64) for k, v in groups.items()}
         self._lock = threading.Lock()
 
