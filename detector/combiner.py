@@ -30,6 +30,8 @@ LENGTH_FLOOR = 16.0
 EPS = 1e-6
 # A calibration set of hundreds of texts cannot support certainty beyond about 1 in 1000.
 PROB_FLOOR = 1e-3
+# ``calibrate_from`` keeps this many texts of each class at least; with fewer long texts it uses every length.
+MIN_CALIBRATION_PER_CLASS = 20
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -129,18 +131,24 @@ class CalibratedCombiner:
     small calibration split overfits easily); ``calibration="auto"`` picks Platt or isotonic by
     cross-validated Brier score on the fit data; ``calibration="platt_length"`` makes the calibration depend on
     each text's length (``n_tokens`` at fit and predict time, see ``Calibrator``).
+
+    ``calibrate_from``: only texts of at least this many tokens fit the calibrator (the linear model still sees
+    every text). Why: the detector abstains below ``min_tokens``, so no user ever sees a probability there, yet
+    short texts' weak evidence flattens a calibration fit on all lengths, and the texts it does answer come out
+    under-confident (gemma3-zh: ECE 0.089 on the answered test texts against 0.047 on all).
     """
 
     C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
     def __init__(self, feature_names: Sequence[str], log_features: Sequence[str] = (), C: float | None = None,
-                 calibration: str = "auto", cv: int = 5, random_state: int = 0) -> None:
+                 calibration: str = "auto", cv: int = 5, random_state: int = 0, calibrate_from: int = 0) -> None:
         self.feature_names = list(feature_names)
         self.log_features = list(log_features)
         self.C = C
         self.calibration = calibration
         self.cv = cv
         self.random_state = random_state
+        self.calibrate_from = int(calibrate_from)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         X = np.array(X, dtype=np.float64, copy=True)
@@ -179,18 +187,33 @@ class CalibratedCombiner:
         self.coef_, self.intercept_ = lr.coef_[0].tolist(), float(lr.intercept_[0])
         return self._calibrate(y)
 
+    def calibration_rows(self, y: np.ndarray) -> np.ndarray:
+        """Mask of the fit rows the calibrator learns from: those of at least ``calibrate_from`` tokens, or every
+        row when lengths are unknown or too few long texts of a class remain."""
+        n = self.fit_n_tokens_
+        if not self.calibrate_from or n is None:
+            return np.ones(len(y), dtype=bool)
+        keep = n >= self.calibrate_from
+        if min(np.sum(keep & (y == 0)), np.sum(keep & (y == 1))) < MIN_CALIBRATION_PER_CLASS:
+            return np.ones(len(y), dtype=bool)
+        return keep
+
     def _calibrate(self, y: np.ndarray) -> CalibratedCombiner:
-        """Pick and fit the calibrator on the out-of-fold decisions (``oof_decision_``)."""
+        """Pick and fit the calibrator on the out-of-fold decisions (``oof_decision_``) of the calibration rows;
+        ``oof_proba_`` covers every fit row."""
         y = np.asarray(y, dtype=np.int64)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         methods = CALIBRATION_METHODS if self.calibration == "auto" else (self.calibration,)
         n = self.fit_n_tokens_
-        self.calibration_scores_ = {m: self._cv_brier(m, self.oof_decision_, y, folds, n) for m in methods}
+        keep = self.calibration_rows(y)
+        z, yk, nk = self.oof_decision_[keep], y[keep], None if n is None else n[keep]
+        self.calibration_scores_ = {m: self._cv_brier(m, z, yk, folds, nk) for m in methods}
         method = min(self.calibration_scores_, key=self.calibration_scores_.get)
-        self.calibrator_ = Calibrator(method).fit(self.oof_decision_, y, n)
+        self.calibrator_ = Calibrator(method).fit(z, yk, nk)
         self.method_ = self.calibrator_.method  # platt_length falls back to platt if not increasing everywhere
         self.oof_proba_ = self.calibrator_.transform(self.oof_decision_, n)
-        self.base_rate_ = float(np.mean(y))
+        self.base_rate_ = float(np.mean(yk))  # the class balance the calibrator learned
+        self.calibrated_on_ = int(keep.sum())
         return self
 
     @classmethod
@@ -207,7 +230,7 @@ class CalibratedCombiner:
                 not np.allclose(np.asarray(full.scale_)[idx], part.scale_):
             raise ValueError("blend needs both combiners fit on the same rows")
         out = cls(full.feature_names, full.log_features, C=full.C_, calibration=full.calibration, cv=full.cv,
-                  random_state=full.random_state)
+                  random_state=full.random_state, calibrate_from=full.calibrate_from)
         coef = weight * np.asarray(full.coef_)
         coef[idx] += (1.0 - weight) * np.asarray(part.coef_)
         out.C_, out.mean_, out.scale_, out.coef_ = full.C_, list(full.mean_), list(full.scale_), coef.tolist()
@@ -244,11 +267,12 @@ class CalibratedCombiner:
         return {"feature_names": self.feature_names, "log_features": self.log_features, "C": self.C_,
                 "mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_,
                 "calibrator": self.calibrator_.to_dict(), "base_rate": self.base_rate_,
-                "calibration_cv_brier": self.calibration_scores_}
+                "calibration_cv_brier": self.calibration_scores_, "calibrate_from": self.calibrate_from}
 
     @classmethod
     def from_dict(cls, d: dict) -> CalibratedCombiner:
-        obj = cls(d["feature_names"], d["log_features"], C=d["C"], calibration=d["calibrator"]["method"])
+        obj = cls(d["feature_names"], d["log_features"], C=d["C"], calibration=d["calibrator"]["method"],
+                  calibrate_from=d.get("calibrate_from", 0))
         obj.mean_, obj.scale_, obj.coef_, obj.intercept_ = d["mean"], d["scale"], d["coef"], d["intercept"]
         obj.calibrator_ = Calibrator.from_dict(d["calibrator"])
         obj.method_ = obj.calibrator_.method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import log_loss
 
 from detector.combiner import CalibratedCombiner, Calibrator
 from training.metrics import expected_calibration_error
@@ -86,3 +87,35 @@ def test_combiner_with_length_aware_calibration_reads_n_tokens_from_rows_and_ble
     assert abs(p_long - 0.5) > abs(p_short - 0.5)
     with pytest.raises(ValueError):
         CalibratedCombiner(["a"], calibration="platt_length").fit(X[:, :1], y)
+
+
+def test_calibrating_on_the_answered_texts_fixes_their_under_confidence() -> None:
+    """The detector abstains on short texts; a Platt line fit on them too is flattened by their weak evidence,
+    so the long texts it does answer come out under-confident. ``calibrate_from`` fits the calibrator on the
+    answered texts only, keeps every row's out-of-fold probability, and survives blending and saving."""
+    z, y, n = _scores_whose_evidence_grows_with_length(4000, seed=4)
+    z_new, y_new, n_new = _scores_whose_evidence_grows_with_length(4000, seed=5)
+    rng = np.random.default_rng(6)
+    X = np.column_stack([z, rng.normal(0, 1, len(y))])
+    X_new = np.column_stack([z_new, rng.normal(0, 1, len(y_new))])
+    every = CalibratedCombiner(["a", "b"], C=1.0, calibration="platt").fit(X, y, n)
+    answered = CalibratedCombiner(["a", "b"], C=1.0, calibration="platt", calibrate_from=128).fit(X, y, n)
+    assert answered.calibrated_on_ == int(np.sum(n >= 128)) and len(answered.oof_proba_) == len(y)
+    long = n_new >= 128
+    p_every, p_answered = every.predict_proba(X_new[long])[:, 1], answered.predict_proba(X_new[long])[:, 1]
+    assert np.mean(np.abs(p_answered - 0.5)) > np.mean(np.abs(p_every - 0.5)) + 0.02  # more confident there
+    assert log_loss(y_new[long], p_answered) < log_loss(y_new[long], p_every)  # and rightly so
+    part = CalibratedCombiner(["a"], C=1.0, calibration="platt", calibrate_from=128).fit(X[:, :1], y, n)
+    mixed = CalibratedCombiner.blend(answered, part, 0.5, y)
+    assert mixed.calibrate_from == 128 and mixed.calibrated_on_ == answered.calibrated_on_
+    restored = CalibratedCombiner.from_dict(mixed.to_dict())
+    assert restored.calibrate_from == 128
+    assert restored.predict_proba(X_new)[:, 1] == pytest.approx(mixed.predict_proba(X_new)[:, 1])
+
+
+def test_calibrate_from_uses_every_length_when_too_few_long_texts_remain() -> None:
+    z, y, n = _scores_whose_evidence_grows_with_length(600, seed=7)
+    n = np.minimum(n, 100.0)
+    n[:5] = 200.0  # five long texts: too few of each class to calibrate on
+    model = CalibratedCombiner(["a"], C=1.0, calibration="platt", calibrate_from=128).fit(z[:, None], y, n)
+    assert model.calibrated_on_ == len(y)

@@ -14,6 +14,7 @@ from training.metrics import (
     LENGTH_BUCKET_LABELS,
     SUMMARY_KEYS,
     auroc,
+    bootstrap_intervals,
     brier,
     by_group,
     expected_calibration_error,
@@ -176,6 +177,7 @@ def test_write_report(tmp_path: Path) -> None:
         assert key in loaded["overall"]
     for key, value in expected.items():
         assert loaded["overall"][key] == pytest.approx(value), key
+    assert loaded["overall"]["ci95"]["auroc"][0] <= loaded["overall"]["auroc"] <= loaded["overall"]["ci95"]["auroc"][1]
     for section in ("by_source", "by_domain", "by_generator", "by_variant", "by_length", "ablation", "verdicts",
                     "extra"):
         assert section in loaded, section
@@ -205,7 +207,7 @@ def test_write_report(tmp_path: Path) -> None:
                     "## By length", "## Verdicts", "## Plots", "## Extra"):
         assert heading in md, heading
     for plot in ("roc.png", "reliability.png", "score_hist.png", "lm_only", "stats_only", "uncertain",
-                 "AUROC vs humans"):
+                 "AUROC vs humans", "95% interval"):
         assert plot in md, plot
 
 
@@ -233,4 +235,26 @@ def test_write_report_scores_the_texts_the_detector_answers_on_their_own(tmp_pat
     assert le["share_of_test"] == pytest.approx(len(long_enough) / len(df))
     assert le["auroc"] == pytest.approx(auroc(long_enough["y"], long_enough["p"]))
     assert "On the texts it answers (at least 64 tokens" in (tmp_path / "eval.md").read_text()
+    assert le["ci95"]["auroc"][0] <= le["auroc"] <= le["ci95"]["auroc"][1]
     assert "long_enough" not in write_report(tmp_path / "plain", df, ablation=ablation)  # no min_tokens, no section
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_texts() -> None:
+    """Each interval brackets the full-sample value, is reproducible, shrinks as the split grows, and is
+    absent when a class is missing; the report's headline carries it and shows it."""
+    rng = np.random.default_rng(0)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat([0, 1], n // 2)
+        return y, 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.5 * y)))
+
+    y, p = sample(400)
+    ci = bootstrap_intervals(y, p, n_boot=300)
+    assert set(ci) == {"auroc", "tpr_at_1fpr", "ece"}
+    assert ci["auroc"][0] < auroc(y, p) < ci["auroc"][1]
+    assert ci["tpr_at_1fpr"][0] <= tpr_at_fpr(y, p, 0.01) <= ci["tpr_at_1fpr"][1]
+    assert bootstrap_intervals(y, p, n_boot=300) == ci
+    y_big, p_big = sample(4000)
+    wide, narrow = ci["auroc"], bootstrap_intervals(y_big, p_big, n_boot=300)["auroc"]
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2
+    assert bootstrap_intervals(np.zeros(10), np.full(10, 0.3)) == {}

@@ -22,6 +22,8 @@ def test_bundle_contents(tiny_bundle_dir: Path) -> None:
     assert "n_tokens" not in manifest["features"]  # length is how a collection was built, not who wrote it
     t = manifest["thresholds"]
     assert 0.0 <= t["human"] <= t["ai"] <= 1.0 + 1e-9 and t["min_tokens"] >= 16
+    # by default the calibration learns from every length (``--calibrate-on answered``: below)
+    assert json.loads((tiny_bundle_dir / "combiner.json").read_text())["document"]["calibrate_from"] == 0
     assert manifest["head"]["kind"] == "probe" and manifest["precision"] in ("float32", "bfloat16")
     head = load_file(str(tiny_bundle_dir / "head.safetensors"))
     n_layers = len(manifest["head"]["layers"])
@@ -126,14 +128,19 @@ def test_fine_tuned_blocks_head_trains_ships_and_resumes(tmp_path: Path, monkeyp
     assert again["overall"]["auroc"] == report["overall"]["auroc"]
 
 
-def test_length_aware_calibration_option_ships_and_scores(tmp_path: Path) -> None:
-    """``--calibration platt_length``: the bundle's document calibration reads each text's length, and the
-    detector passes it (a short and a long text with the same raw score get different confidence)."""
+def test_length_aware_calibration_on_answered_texts_ships_and_scores(tmp_path: Path) -> None:
+    """``--calibration platt_length --calibrate-on answered``: the bundle's document calibration reads each
+    text's length and learned from texts of at least `min_tokens` (measured before the grid), and the
+    detector passes the length (a short and a long text with the same raw score get different confidence)."""
     from detector import Detector
     from tiny_bundle import build_tiny_bundle
 
-    bundle = build_tiny_bundle(tmp_path, calibration=("platt_length",))
-    calibrator = json.loads((bundle / "combiner.json").read_text())["document"]["calibrator"]
+    bundle = build_tiny_bundle(tmp_path, calibration=("platt_length",), calibrate_on="answered")
+    document = json.loads((bundle / "combiner.json").read_text())["document"]
+    thresholds = json.loads((bundle / "manifest.json").read_text())["thresholds"]
+    assert document["calibrate_from"] == thresholds["min_tokens"] >= 16
+    assert "answered" in thresholds["calibrated_on"]
+    calibrator = document["calibrator"]
     assert calibrator["method"] == "platt_length"  # (it falls back to platt if it would not increase everywhere)
     det = Detector.load(str(bundle), dtype="float32")
     assert det.bundle.combiner.needs_length == (calibrator["method"] == "platt_length")
@@ -216,6 +223,31 @@ def test_unseen_source_line_is_nested_inside_each_fold_and_never_sees_test_rows(
     line = unseen_source_line(unseen)
     assert all(np.mean(v >= line) <= 0.01 for v in unseen.values())
     assert unseen_source_line({"tiny": np.ones(5)}) == 0.0  # too few humans to measure 1%
+
+
+def test_folds_calibrate_on_and_guard_only_the_texts_the_detector_answers() -> None:
+    """With ``min_tokens``, a fold's calibrators learn from its answered fit rows, and its `ai` line and the
+    held-out humans it is asked to spare are the answered ones (a shorter text only gets
+    `insufficient_text`). Ranking does not change: the same AUROC."""
+    from training.train import Config, ProbeDesign, generalization
+
+    data = three_source_prepared()
+    design = ProbeDesign(0.01, (0,), "best")
+    every = generalization(Config(), data, design, (0.5,), with_logo=False)
+    answered = generalization(Config(), data, design, (0.5,), with_logo=False, min_tokens=128)
+    n, y, src = data.n_tokens, data.y, data.rows["source"].to_numpy()
+    not_test = data.rows["split"].to_numpy() != "test"
+    for source in ("A", "B", "C"):
+        row_all = every["leave_one_source_out_table"][source]["combined_w0.5"]
+        row = answered["leave_one_source_out_table"][source]["combined_w0.5"]
+        assert row_all["ai_humans"] == 150
+        assert row["ai_humans"] == int(np.sum((src == source) & (y == 0) & (n >= 128)))
+        assert row["auroc"] == pytest.approx(row_all["auroc"], abs=0.01)
+        kept = answered["_unseen_p"][0.5][source]
+        assert len(kept) == int(np.sum((src == source) & (y == 0) & (n >= 128) & not_test))
+    fold_fits = [v for k, v in data.head_fits.items() if k[0] == "fold" and k[3] == 128]
+    assert fold_fits and all(m.calibrate_from == 128 and m.calibrated_on_ < len(m.oof_proba_)
+                             for fit in fold_fits for m in fit[2:])
 
 
 def test_fold_fits_are_shared_between_the_grid_checks_and_the_final_tables(monkeypatch) -> None:

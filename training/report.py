@@ -24,6 +24,7 @@ from training.metrics import (
     LENGTH_BUCKET_EDGES,
     LENGTH_BUCKET_LABELS,
     UNKNOWN_LENGTH,
+    bootstrap_intervals,
     by_group,
     json_safe,
     length_bucket,
@@ -47,10 +48,14 @@ def _finite(p: np.ndarray) -> np.ndarray:
     return np.isfinite(np.asarray(p, dtype=float))
 
 
-def _summary_with_coverage(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    """summarize() on the rows the model scored (finite p), plus how many it did not score."""
+def _summary_with_coverage(y: np.ndarray, p: np.ndarray, intervals: bool = False) -> dict[str, Any]:
+    """summarize() on the rows the model scored (finite p), plus how many it did not score; with
+    ``intervals``, 95% bootstrap intervals as ``ci95`` (``bootstrap_intervals``)."""
     ok = _finite(p)
-    return {**summarize(y[ok], p[ok]), "n_unscored": int((~ok).sum())}
+    out = {**summarize(y[ok], p[ok]), "n_unscored": int((~ok).sum())}
+    if intervals:
+        out["ci95"] = bootstrap_intervals(y[ok], p[ok])
+    return out
 
 
 def verdict_summary(labels: Sequence[Any] | pd.Series, y: Sequence[int] | np.ndarray) -> dict[str, Any]:
@@ -213,6 +218,13 @@ def _metric_rows(named: Sequence[tuple[Any, Mapping[str, Any]]], small: bool = F
             for name, m in named]
 
 
+def _headline_rows(summary: Mapping[str, Any]) -> list[list[Any]]:
+    """(metric, value, 95% interval) rows; the interval is blank for metrics without one."""
+    ci = summary.get("ci95") or {}
+    return [[label, summary.get(k), "" if k not in ci else f"{ci[k][0]:.3f}–{ci[k][1]:.3f}"]
+            for k, label in _METRIC_COLUMNS]
+
+
 def render_markdown(ev: Mapping[str, Any]) -> str:
     """The human-readable report, built only from the (JSON-safe) eval dict so the two agree."""
     headline = ev["headline"]
@@ -222,14 +234,16 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
            f"{ov.get('n_unscored', 0)} without a score. AI is flagged when P(AI) >= threshold; TPR@x%FPR is the "
            "best TPR of an actual threshold whose FPR on human texts is <= x%. ECE uses "
            f"{ev['n_bins']} equal-width bins weighted by bin count.", "", "## Headline", ""]
-    out += _table(["metric", "value"], [[label, ov.get(k)] for k, label in _METRIC_COLUMNS]) + [""]
+    out += _table(["metric", "value", "95% interval"], _headline_rows(ov)) + [""]
     if ev.get("long_enough"):
         le = ev["long_enough"]
         out += [f"### On the texts it answers (at least {le['min_tokens']} tokens: "
                 f"{le['share_of_test']:.0%} of the test split)", "",
                 "Below `min_tokens` the detector answers `insufficient_text` and gives no P(AI); the headline "
                 "above still scores those texts from the cached pass.", ""]
-        out += _table(["metric", "value"], [[label, le.get(k)] for k, label in _METRIC_COLUMNS]) + [""]
+        out += _table(["metric", "value", "95% interval"], _headline_rows(le)) + [""]
+    if ov.get("ci95"):
+        out += ["95% intervals: percentile bootstrap, humans and AI texts resampled separately, 1000 draws.", ""]
     out += ["## Ablation", ""]
     out += _table(["model", *(lbl for _, lbl in _METRIC_COLUMNS), "unscored"],
                   [[*row, m.get("n_unscored")] for row, m in zip(_metric_rows(list(ev["ablation"].items())),
@@ -363,7 +377,7 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
         "n_bins": RELIABILITY_BINS,
         "min_group_n": MIN_GROUP_N,
         "length_bucket_edges": list(LENGTH_BUCKET_EDGES),
-        "overall": _summary_with_coverage(y, p),
+        "overall": _summary_with_coverage(y, p, intervals=True),
     }
     for key, col in GROUP_SECTIONS:
         ev[key] = by_group(scored, col, min_n=MIN_GROUP_N) if col in df.columns else []
@@ -382,7 +396,7 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
         # (every test text has a P(AI) from the cached pass); this is the same model on the texts it answers.
         long_enough = df["n_tokens"].to_numpy() >= min_tokens
         ev["long_enough"] = {"min_tokens": int(min_tokens), "share_of_test": float(long_enough.mean()),
-                             **_summary_with_coverage(y[long_enough], p[long_enough])}
+                             **_summary_with_coverage(y[long_enough], p[long_enough], intervals=True)}
     if abstain_col and abstain_col in df.columns:
         ev["verdicts"] = verdict_summary(df[abstain_col], y)
     else:
