@@ -45,9 +45,15 @@ def test_metrics_file_matches_the_report() -> None:
 def test_readme_shows_the_report_headline_and_links_it() -> None:
     readme = (REPO / "README.md").read_text()
     assert "reports/gemma3-zh/eval.md" in readme
-    row = next(line for line in readme.splitlines() if "gemma3-zh (shipped)" in line)
-    numbers = [float(x) for x in re.findall(r"\d\.\d{3}", row)]
-    assert numbers == [round(_eval()["overall"][k], 3) for k in METRIC_KEYS]
+    for label, section in (("gemma3-zh (shipped), texts it answers", "long_enough"),
+                           ("gemma3-zh (shipped), every test text", "overall")):
+        row = next(line for line in readme.splitlines() if label in line)
+        numbers = [float(x) for x in re.findall(r"\d\.\d{3}", row)]
+        assert numbers == [round(_eval()[section][k], 3) for k in METRIC_KEYS], label
+    lines = readme.splitlines()
+    interval = lines[next(i for i, line in enumerate(lines) if "gemma3-zh (shipped), texts it answers" in line) + 1]
+    ci = _eval()["long_enough"]["ci95"]
+    assert f"{ci['auroc'][0]:.3f}–{ci['auroc'][1]:.3f}" in interval
 
 
 def test_chinese_ai_verdict_spares_test_humans() -> None:
