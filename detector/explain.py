@@ -180,10 +180,10 @@ class Verdict:
     kind: str = "info"  # Streamlit callout to use: info / success / warning / error
 
 
-# Measured (training/writer_bias.py): TOEFL essays by non-native writers sit at a median P(AI) of 0.79 against
-# 0.03 for native essays of the same length, all below the `ai` line. An undecided high number is no evidence.
+# Measured (training/writer_bias.py): TOEFL essays by non-native writers sit at a median P(AI) of 0.78 against
+# 0.04 for native essays of the same length, all below the `ai` line. An undecided high number is no evidence.
 PLAIN_WRITING_NOTE = ("Plain, predictable writing scores high here without any AI: essays by non-native English "
-                      "writers had a median of 0.79 in our test, and none reached the 'ai' line.")
+                      "writers had a median of 0.78 in our test, and none reached the 'ai' line.")
 
 
 def verdict(score: Score, target_fpr: float | None = None) -> Verdict:
