@@ -744,7 +744,7 @@ def run(cfg: Config) -> dict:
 
     p_cal, y_cal = combined.oof_proba_, y_fit
     n_cal = data.n_tokens[fit]
-    if cfg.calibrate_on == "all":
+    if not answered_from:  # calibrated on every length: the abstention is measured on the shipped model
         min_tokens, length_table = choose_min_tokens(n_cal, y_cal, p_cal)
     t_ai_seen = ai_line(data, fit, p_cal, min_tokens)
     t_ai_unseen = unseen_source_line(unseen_p)
