@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from detector.classifier import ClassifierHead
 from detector.combiner import CalibratedCombiner
 from detector.lm import LanguageModel
-from detector.probe import LinearProbe
+from detector.probe import LinearProbe, RoutedProbe
 
 BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
 DEFAULT_BUNDLE = "smollm2-en"
@@ -111,12 +111,15 @@ class Bundle:
                 f"{lm.identity}; a bundle only runs on its own backbone. Use --lm {expected['spec']} or a bundle "
                 "trained for this model.")
 
-    def build_head(self, lm: LanguageModel) -> ClassifierHead | LinearProbe:
-        """The trained head: a linear probe, or fine-tuned blocks (backbone copy for structure + trained weights)."""
+    def build_head(self, lm: LanguageModel) -> ClassifierHead | LinearProbe | RoutedProbe:
+        """The trained head: a linear probe (one, or one per training source behind a router), or fine-tuned
+        blocks (backbone copy for structure + trained weights)."""
         if self.manifest["head"].get("kind") == "probe":
             layers = [int(x) for x in self.manifest["head"]["layers"]]
             if max(layers) > lm.num_layers:
                 raise BundleError(f"probe layers {layers} do not exist in a {lm.num_layers}-layer backbone")
+            if self.manifest["head"].get("experts"):
+                return RoutedProbe.from_tensors(layers, self.head_state, self.manifest["head"]["experts"])
             return LinearProbe.from_tensors(layers, self.head_state)
         k = int(self.manifest["head"]["k"])
         head = ClassifierHead.from_backbone(lm.model, k)

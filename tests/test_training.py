@@ -26,8 +26,12 @@ def test_bundle_contents(tiny_bundle_dir: Path) -> None:
     assert json.loads((tiny_bundle_dir / "combiner.json").read_text())["document"]["calibrate_from"] == 0
     assert manifest["head"]["kind"] == "probe" and manifest["precision"] in ("float32", "bfloat16")
     head = load_file(str(tiny_bundle_dir / "head.safetensors"))
-    n_layers = len(manifest["head"]["layers"])
-    assert head["probe.coef"].shape == (n_layers * manifest["backbone"]["hidden_size"],)
+    width = len(manifest["head"]["layers"]) * manifest["backbone"]["hidden_size"]
+    if manifest["head"].get("experts"):  # a routed probe: one expert per training source
+        assert head["experts.coef"].shape == (len(manifest["head"]["experts"]), width)
+        assert head["router.coef"].shape == head["experts.coef"].shape
+    else:
+        assert head["probe.coef"].shape == (width,)
     assert set(manifest["data"]["licences"]) == {"synthetic"}
 
 
@@ -320,3 +324,35 @@ def test_excluded_zero_shot_features_stay_out_of_every_combiner() -> None:
     full, zero_shot, single = fit_combiners(data, np.zeros(len(data.y)), fit, 0)
     assert gone not in full.feature_names and gone not in zero_shot.feature_names
     assert full.feature_names[-1] == "classifier_logit" and len(zero_shot.feature_names) == len(data.features)
+
+
+def test_routed_probe_bundle_ships_and_scores_as_trained(tmp_path: Path, monkeypatch) -> None:
+    """A routed probe (one expert per training source + a source router) goes through the whole pipeline: the
+    bundle names its experts, loads as a ``RoutedProbe``, and the detector's live head logit is the one the
+    report computed from the cached pass."""
+    import training.train as train
+    from conftest import build_tiny_gpt2
+    from detector import Detector
+    from detector.probe import RoutedProbe
+    from training.evaluate import _cached_features, prepared_from_run
+
+    plain = train.probe_designs
+    monkeypatch.setattr(train, "probe_designs", lambda layers: [d for d in plain(layers) if d.routed][:1])
+    monkeypatch.setenv("DETECTOR_DTYPE", "float32")
+    lm_dir = build_tiny_gpt2(tmp_path / "gpt2")
+    for seed, source in enumerate(("synth_a", "synth_b")):
+        make_corpus(tmp_path / "data", n_pairs=60, seed=seed, source=source)
+    train.run(train.Config(name="tiny", lm=str(lm_dir), data_dir=str(tmp_path / "data"),
+                           sources=("synth_a", "synth_b"), source_weights=(), sizes=(100, 40, 40), max_tokens=64,
+                           runs_dir=str(tmp_path / "runs"), bundle_dir=str(tmp_path / "bundle"),
+                           reports_dir=str(tmp_path / "reports"), calibration=("platt",)))
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["head"]["design"].startswith("routed probe")
+    assert sorted(manifest["head"]["experts"]) == ["synth_a", "synth_b"]
+    det = Detector.load(str(tmp_path / "bundle"), dtype="float32")
+    assert isinstance(det.head, RoutedProbe)
+    data = prepared_from_run(tmp_path / "runs" / "tiny")
+    test = data.idx("test")[:4]
+    cached = [f["classifier_logit"] for f in _cached_features(det, data)[:4]]
+    live = [s.features["classifier_logit"] for s in det.score_many(data.rows["text"].iloc[test].tolist())]
+    assert cached == pytest.approx(live, abs=2e-3)

@@ -34,7 +34,7 @@ from detector.bundle import BUNDLES_DIR, FORMAT_VERSION, Bundle
 from detector.combiner import CalibratedCombiner
 from detector.features import FEATURE_NAMES, extract_features
 from detector.lm import DEFAULT_LM, describe, load_lm
-from detector.probe import LinearProbe
+from detector.probe import LinearProbe, RoutedProbe
 from detector.segments import SEGMENT_FEATURE_NAMES, SEGMENT_LOG_FEATURES, sentence_segment_features
 from detector.sentences import sentence_spans
 from detector.thresholds import threshold_at_fnr, threshold_at_fpr
@@ -79,6 +79,10 @@ MAX_SEGMENTS = 8000  # sentences used to fit the segment model
 # 2026-11-30). 0.0005 joins the two the grid had; gemma3-zh picked 0.01 once its calibrators learned from the
 # answered texts only.
 PROBE_C_GRID = (0.0005, 0.002, 0.01)
+# Routed probes (one expert per training source + a source router, ``detector.probe.RoutedProbe``) tried on every
+# cached depth. English cached pass, head alone, C=0.0005: test AUROC 0.913 -> 0.942, TPR@1%FPR 0.35 -> 0.47,
+# leave-one-source-out mean 0.701 -> 0.719 (a one-off check, 2026-11-30). The grid decides whether it ships.
+ROUTED_C_GRID = (0.0005, 0.002)
 # Fine-tuned top-blocks head (``--heads ... blocks``): depth, epochs and learning rate of the blocks. Three epochs
 # at 5e-5 were what the Chinese experiment used (train loss 0.65 -> 0.43 -> 0.28, still falling).
 BLOCKS_EPOCHS = 3
@@ -329,11 +333,12 @@ class ProbeDesign:
     C: float
     layers: tuple[int, ...]
     zero_shot: str = "all"
+    routed: bool = False  # one probe per training source, mixed by a source router (``RoutedProbe``)
 
     @property
     def name(self) -> str:
         extra = "" if self.zero_shot == "all" else ", best zero-shot feature only"
-        return f"probe C={self.C} layers={list(self.layers)}{extra}"
+        return f"{'routed probe' if self.routed else 'probe'} C={self.C} layers={list(self.layers)}{extra}"
 
 
 @dataclass(frozen=True)
@@ -411,27 +416,29 @@ def head_designs(cfg: Config, layers: tuple[int, ...]) -> list:
 def probe_designs(layers: tuple[int, ...]) -> list[ProbeDesign]:
     """The candidates compared by leave-one-source-out mean: all cached depths or the three-quarter depth
     alone, each regularisation, all or only the best zero-shot feature beside the head."""
-    return [ProbeDesign(C, ls, zs) for zs in ("all", "best") for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
+    plain = [ProbeDesign(C, ls, zs) for zs in ("all", "best") for ls in (layers, (layers[-2],)) for C in PROBE_C_GRID]
+    return plain + [ProbeDesign(C, layers, zs, routed=True) for zs in ("all", "best") for C in ROUTED_C_GRID]
 
 
 def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int = 5,
-              seed: int = 0) -> tuple[LinearProbe, np.ndarray]:
+              seed: int = 0) -> tuple[LinearProbe | RoutedProbe, np.ndarray]:
     """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row.
 
     The logits of the ``fit`` rows themselves are cross-fitted (each from a probe that did not see it), so the
     combiner can be fit on training and calibration rows together without trusting in-sample head scores.
     Memoised on ``data`` per rows and probe settings: designs that differ only in the combiner share probes.
     """
-    key = (design.C, design.layers, folds, seed, fit.tobytes())
+    key = (design.C, design.layers, design.routed, folds, seed, fit.tobytes())
     if key in data.head_fits:
         probe, logits = data.head_fits[key]
         return probe, logits.copy()
     src = data.rows["source"].to_numpy()
     pooled = data.pooled[:, [data.layers.index(j) for j in design.layers]]
-    probe = LinearProbe(design.layers, C=design.C).fit(pooled[fit], data.y[fit], src[fit])
+    kind = RoutedProbe if design.routed else LinearProbe
+    probe = kind(design.layers, C=design.C).fit(pooled[fit], data.y[fit], src[fit])
     logits = probe.decision_function(pooled)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(fit, data.y[fit]):
-        part = LinearProbe(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
+        part = kind(design.layers, C=design.C).fit(pooled[fit[tr]], data.y[fit[tr]], src[fit[tr]])
         logits[fit[te]] = part.decision_function(pooled[fit[te]])
     data.head_fits[key] = (probe, logits.copy())
     return probe, logits
@@ -656,13 +663,16 @@ def choose_design(candidates: dict[tuple, dict],
     return max(candidates, key=lambda c: min(candidates[c]["gaps"].values()))
 
 
-def head_manifest(design, weight: float) -> dict:
+def head_manifest(design, weight: float, head=None) -> dict:
     """The manifest's ``head`` entry for the chosen design."""
     common = {"file": "head.safetensors", "pooling": "token_mean", "design": design.name, "blend_weight": weight}
     if isinstance(design, BlocksDesign):
         return {"kind": "blocks", "k": design.k, "epochs": design.epochs, "lr": design.lr,
                 "weights_dtype": "bfloat16", **common}
-    return {"kind": "probe", "layers": list(design.layers), "C": design.C, **common}
+    out = {"kind": "probe", "layers": list(design.layers), "C": design.C, **common}
+    if isinstance(head, RoutedProbe):
+        out.update(experts=list(head.experts_), router_C=head.router_C)
+    return out
 
 
 def head_tensors(head) -> dict[str, torch.Tensor]:
@@ -781,7 +791,7 @@ def run(cfg: Config) -> dict:
     manifest = {
         "name": cfg.name, "format_version": FORMAT_VERSION, "backbone": describe(lm), "max_tokens": cfg.max_tokens,
         "precision": lm.precision,
-        "head": head_manifest(design, weight),
+        "head": head_manifest(design, weight, head),
         "features": names, "segment_features": seg_names, "languages": [cfg.lang],
         "thresholds": thresholds,
         "calibration_probs": {"human": sorted(float(v) for v in p_cal[y_cal == 0]),
