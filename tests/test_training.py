@@ -182,6 +182,14 @@ def test_ai_line_holds_per_source_and_the_heldout_fpr_is_counted() -> None:
     table["A"]["combined_w0.5"].update(tpr_at_1fpr=0.3, ece=0.05)
     md = "\n".join(render_generalization({"models": ["combined_w0.5"], "leave_one_source_out_table": table}))
     assert "held-out humans called ai" in md and "3/150" in md
+    # beside each held-out AUROC: the shipped model's AUROC on that source's own test texts (it trained on them)
+    from training.report import trained_with_auroc
+
+    ev = {"by_source": [{"group": "A", "auroc": 0.97}, {"group": "B", "auroc": float("nan")}]}
+    assert trained_with_auroc(ev) == {"A": 0.97}
+    md = "\n".join(render_generalization({"models": ["combined_w0.5"], "leave_one_source_out_table": table},
+                                          trained_with_auroc(ev)))
+    assert "trained with it" in md and "| A | 10 | 0.900 |" in md and md.count("0.970") == 2  # row and mean
 
 
 def test_design_choice_puts_heldout_humans_before_auroc() -> None:

@@ -266,7 +266,7 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
         else:
             out.append("_No data for this grouping._")
         out.append("")
-    out += render_generalization(ev.get("generalization") or {})
+    out += render_generalization(ev.get("generalization") or {}, trained_with_auroc(ev))
     out += render_fpr_table(ev.get("ai_verdict_fpr") or {})
     out += ["## Verdicts", ""]
     vd = ev["verdicts"]
@@ -289,26 +289,43 @@ def render_markdown(ev: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _fold_table(table: Mapping[str, Mapping[str, Any]], models: Sequence[str]) -> list[str]:
+def _fold_table(table: Mapping[str, Mapping[str, Any]], models: Sequence[str],
+                trained_with: Mapping[str, float] | None = None) -> list[str]:
+    """One row per held-out group; ``trained_with``: the shipped model's AUROC on each group's own test texts,
+    the model having trained on that group (an in-distribution reference for the held-out AUROC)."""
+    trained_with = {k: v for k, v in (trained_with or {}).items() if k in table}
+    extra = bool(trained_with) and len(trained_with) == len(table)
     rows = []
     for fold, row in table.items():
         zs = row.get("best_zero_shot", {})
         first = row[models[0]]
         ai = f"{first['ai_flagged']}/{first['ai_humans']}" if "ai_flagged" in first else None
         rows.append([fold, first["n"], *(row[m]["auroc"] for m in models),
-                     *(first.get(k) for k in ("tpr_at_1fpr", "ece")), ai, zs.get("feature"), zs.get("auroc")])
+                     *(first.get(k) for k in ("tpr_at_1fpr", "ece")), ai, zs.get("feature"), zs.get("auroc"),
+                     *([trained_with[fold]] if extra else [])])
     means = ["mean", None, *(float(np.mean([r[m]["auroc"] for r in table.values()])) for m in models),
              float(np.mean([r[models[0]]["tpr_at_1fpr"] for r in table.values()])),
              float(np.mean([r[models[0]]["ece"] for r in table.values()])), None, None,
-             float(np.mean([r["best_zero_shot"]["auroc"] for r in table.values()]))]
+             float(np.mean([r["best_zero_shot"]["auroc"] for r in table.values()])),
+             *([float(np.mean(list(trained_with.values())))] if extra else [])]
     header = ["held out", "n", *(f"AUROC {m}" for m in models), f"TPR@1%FPR {models[0]}", f"ECE {models[0]}",
               f"held-out humans called ai by {models[0]}", "best zero-shot feature (chosen on training folds)",
-              "its AUROC"]
+              "its AUROC", *(["AUROC on its own test texts, trained with it (shipped model)"] if extra else [])]
     return _table(header, [*rows, means])
 
 
-def render_generalization(gen: Mapping[str, Any]) -> list[str]:
-    """Leave-one-source-out / leave-one-generator-out tables and the zero-shot guard, if present."""
+def trained_with_auroc(ev: Mapping[str, Any]) -> dict[str, float]:
+    """Per source: the shipped model's test AUROC on that source, which it trained on. Beside the
+    leave-one-source-out AUROC it shows what holding a source out costs: a source the model never saw is
+    rarely scored better than by a model that trained on it, so the mean of this column is a practical
+    ceiling for the leave-one-source-out mean with this backbone and design."""
+    return {r["group"]: float(r["auroc"]) for r in ev.get("by_source") or []
+            if r.get("auroc") is not None and np.isfinite(r["auroc"])}
+
+
+def render_generalization(gen: Mapping[str, Any], trained_with: Mapping[str, float] | None = None) -> list[str]:
+    """Leave-one-source-out / leave-one-generator-out tables and the zero-shot guard, if present.
+    ``trained_with``: per source, the shipped model's test AUROC there (``trained_with_auroc``)."""
     if not gen:
         return []
     models = list(gen.get("models", []))
@@ -316,7 +333,8 @@ def render_generalization(gen: Mapping[str, Any]) -> list[str]:
     for key, title in (("leave_one_source_out_table", "Leave one source out"),
                        ("leave_one_generator_out_table", "Leave one generator out")):
         if gen.get(key):
-            out += [f"### {title}", ""] + _fold_table(gen[key], models) + [""]
+            ref = trained_with if key == "leave_one_source_out_table" else None
+            out += [f"### {title}", ""] + _fold_table(gen[key], models, ref) + [""]
     if gen.get("design_selection"):
         out += ["### Design, chosen by the leave-one-source-out table", "",
                 gen.get("design_rule", "Best mean AUROC among the designs that never trail the best zero-shot "
@@ -404,9 +422,11 @@ def write_report(out_dir: Path, test_df: pd.DataFrame, *, ablation: Mapping[str,
     ev["extra"] = extra or {}
     if generalization:
         ev["generalization"] = generalization
+        trained_with = trained_with_auroc(ev)
         ev["leave_one_source_out"] = {
-            fold: {k: row[generalization["models"][0]][k] for k in ("auroc", "tpr_at_1fpr", "ece", "n", "ai_fpr")
-                   if k in row[generalization["models"][0]]}
+            fold: {**{k: row[generalization["models"][0]][k] for k in ("auroc", "tpr_at_1fpr", "ece", "n", "ai_fpr")
+                      if k in row[generalization["models"][0]]},
+                   **({"auroc_trained_with_it": trained_with[fold]} if fold in trained_with else {})}
             for fold, row in generalization.get("leave_one_source_out_table", {}).items()}
     if abstain_col and abstain_col in df.columns:
         ev["ai_verdict_fpr"] = ai_verdict_fpr(df, abstain_col)
