@@ -344,8 +344,7 @@ def test_routed_probe_bundle_ships_and_scores_as_trained(tmp_path: Path, monkeyp
     from detector.probe import RoutedProbe
     from training.evaluate import _cached_features, prepared_from_run
 
-    plain = train.probe_designs
-    monkeypatch.setattr(train, "probe_designs", lambda layers: [d for d in plain(layers) if d.routed][:1])
+    monkeypatch.setattr(train, "ROUTED_C_GRID", (0.01,))  # one C: a smaller grid
     monkeypatch.setenv("DETECTOR_DTYPE", "float32")
     lm_dir = build_tiny_gpt2(tmp_path / "gpt2")
     for seed, source in enumerate(("synth_a", "synth_b")):
@@ -353,7 +352,7 @@ def test_routed_probe_bundle_ships_and_scores_as_trained(tmp_path: Path, monkeyp
     train.run(train.Config(name="tiny", lm=str(lm_dir), data_dir=str(tmp_path / "data"),
                            sources=("synth_a", "synth_b"), source_weights=(), sizes=(100, 40, 40), max_tokens=64,
                            runs_dir=str(tmp_path / "runs"), bundle_dir=str(tmp_path / "bundle"),
-                           reports_dir=str(tmp_path / "reports"), calibration=("platt",)))
+                           reports_dir=str(tmp_path / "reports"), calibration=("platt",), heads=("routed",)))
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["head"]["design"].startswith("routed probe")
     assert sorted(manifest["head"]["experts"]) == ["synth_a", "synth_b"]
