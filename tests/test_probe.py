@@ -53,6 +53,9 @@ def test_token_logits_average_to_the_document_logit_and_survive_saving() -> None
     states = torch.randn(len(LAYERS), 9, D) + 2.0  # one text: (layers, tokens, d)
     doc = routed.decision_function(states.mean(1).numpy()[None])[0]
     assert np.mean(routed.token_logits(states)) == pytest.approx(doc, abs=1e-4)
+    # a bf16 backbone hands over bf16 states (forced here, whatever the CPU): the head still runs in float64
+    bf16 = routed.token_logits(states.to(torch.bfloat16))
+    assert bf16.dtype == np.float32 and np.allclose(bf16, routed.token_logits(states), atol=0.1)
     loaded = RoutedProbe.from_tensors(LAYERS, routed.to_tensors(), routed.experts_)
     assert np.allclose(loaded.decision_function(X), routed.decision_function(X), atol=1e-3)
     with pytest.raises(ValueError):
