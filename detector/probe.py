@@ -124,10 +124,10 @@ class RoutedProbe:
             self.router_coef_, self.router_intercept_ = np.zeros((1, X.shape[1])), np.zeros(1)
         else:
             router = LogisticRegression(C=self.router_C, max_iter=3000).fit(Xs, g)
+            coef, icpt = router.coef_, router.intercept_
+            if len(router.classes_) == 2:  # scikit-learn keeps one row for two classes: split it into a softmax pair
+                coef, icpt = np.vstack([-coef[0], coef[0]]) / 2, np.array([-icpt[0], icpt[0]]) / 2
             order = [list(router.classes_).index(s) for s in self.experts_]
-            coef = router.coef_ if len(self.experts_) > 2 else np.vstack([-router.coef_[0] / 2, router.coef_[0] / 2])
-            icpt = router.intercept_ if len(self.experts_) > 2 else np.array([-router.intercept_[0] / 2,
-                                                                               router.intercept_[0] / 2])
             self.router_coef_, self.router_intercept_ = coef[order], icpt[order]
         return self
 

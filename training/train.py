@@ -409,7 +409,8 @@ def fit_head(data: Prepared, fit: np.ndarray, design, cfg: Config) -> tuple[obje
 
 
 def head_designs(cfg: Config, layers: tuple[int, ...]) -> list:
-    """Every head design of the grid: the probe designs, and fine-tuned blocks when ``cfg.heads`` asks."""
+    """Every head design of the grid: the probe designs, and routed probes and fine-tuned blocks when
+    ``cfg.heads`` asks."""
     out: list = probe_designs(layers) if "probe" in cfg.heads else []
     if "routed" in cfg.heads:
         out += routed_designs(layers)
@@ -431,7 +432,8 @@ def routed_designs(layers: tuple[int, ...]) -> list[ProbeDesign]:
 
 def fit_probe(data: Prepared, fit: np.ndarray, design: ProbeDesign, folds: int = 5,
               seed: int = 0) -> tuple[LinearProbe | RoutedProbe, np.ndarray]:
-    """Linear probe fit on ``fit`` rows (sources weighted equally); logits for every row.
+    """Linear probe fit on ``fit`` rows (sources weighted equally; a routed probe: one per source); logits for
+    every row.
 
     The logits of the ``fit`` rows themselves are cross-fitted (each from a probe that did not see it), so the
     combiner can be fit on training and calibration rows together without trusting in-sample head scores.
