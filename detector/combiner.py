@@ -28,7 +28,11 @@ LENGTH_REFERENCE = 64.0  # tokens; log(length / this) centres the length term
 # the fit fell back to one line for the whole English bundle.
 LENGTH_FLOOR = 16.0
 EPS = 1e-6
-# A calibration set of hundreds of texts cannot support certainty beyond about 1 in 1000.
+# What a reader is shown: a calibration set of thousands of texts cannot support certainty beyond about 1 in
+# 1000 (``displayed_probability``). The calibrator itself is not capped: verdict lines and rankings read the
+# uncapped score, because a cap ties the surest AI texts with the top 1% of some sources' humans (the routed
+# English probe scored 1.3% of DetectRL's humans at 0.999, so no `ai` line below the cap could keep that source
+# at 1%, and the verdict went to 12 of 1,200 AI texts instead of 125).
 PROB_FLOOR = 1e-3
 # ``calibrate_from`` keeps this many texts of each class at least; with fewer long texts it uses every length.
 MIN_CALIBRATION_PER_CLASS = 20
@@ -36,6 +40,12 @@ MIN_CALIBRATION_PER_CLASS = 20
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def displayed_probability(p: np.ndarray | float) -> np.ndarray:
+    """P(AI) as a reader is shown it: within [PROB_FLOOR, 1 - PROB_FLOOR]. Only for display: thresholds are
+    compared with the uncapped score, so the order among the surest texts is kept."""
+    return np.clip(np.asarray(p, dtype=np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
 
 
 def logit(p: np.ndarray | float) -> np.ndarray:
@@ -90,6 +100,7 @@ class Calibrator:
         return self
 
     def transform(self, z: np.ndarray, n_tokens: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated P(AI), uncapped: ``displayed_probability`` is what a reader sees."""
         z = np.asarray(z, dtype=np.float64)
         if self.method == "platt":
             p = _sigmoid(self.a_ * z + self.b_)
@@ -98,7 +109,7 @@ class Calibrator:
             p = _sigmoid((self.a_ + self.c_ * ell) * z + self.b_)
         else:
             p = np.interp(z, self.x_, self.y_)
-        return np.clip(p, PROB_FLOOR, 1 - PROB_FLOOR)
+        return p  # uncapped: see PROB_FLOOR
 
     def to_dict(self) -> dict:
         if self.method == "platt":

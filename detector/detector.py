@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from detector.bundle import Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
-from detector.combiner import adjust_for_prior
+from detector.combiner import adjust_for_prior, displayed_probability
 from detector.features import FEATURE_NAMES, extract_features
 from detector.language import detect_language, is_supported
 from detector.lm import LanguageModel, load_lm, resolve_dtype
@@ -236,13 +236,13 @@ class Detector:
         features = extract_features(stats, spans)
         features["classifier_logit"] = float(np.mean(token_logits)) if len(token_logits) else 0.0
         combiner = self.bundle.combiner
-        p_raw = float(combiner.predict_rows([features])[0])
+        p_raw = float(combiner.predict_rows([features])[0])  # uncapped: the lines compare with this
         t_ai = self.ai_line(target_fpr)
         t_human = min(self.threshold_human, t_ai)
         p = p_raw if prior is None else float(adjust_for_prior(p_raw, prior, combiner.base_rate_))
         shift = (lambda t: t) if prior is None else (lambda t: float(adjust_for_prior(t, prior, combiner.base_rate_)))
         label = decide(p_raw, stats.n_tokens, self.min_tokens, t_ai, t_human)
-        prob = None if label == INSUFFICIENT_TEXT else p
+        prob = None if label == INSUFFICIENT_TEXT else float(displayed_probability(p))
         if prob is None:
             warnings.append(f"too_short_for_a_verdict_{stats.n_tokens}_of_{self.min_tokens}_tokens")
         segments = self._segments(stats, token_logits, spans, prior) if prob is not None else \
@@ -267,7 +267,7 @@ class Detector:
             p = seg_model.predict_proba(seg_model.matrix([rows[i] for i in known]))[:, 1]
             if prior is not None:
                 p = adjust_for_prior(p, prior, seg_model.base_rate_)
-            for i, value in zip(known, p):
+            for i, value in zip(known, displayed_probability(p)):
                 probs[i] = float(value)
         return [Segment(s, e, pr) for (s, e), pr in zip(spans, probs)]
 

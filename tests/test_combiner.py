@@ -119,3 +119,24 @@ def test_calibrate_from_uses_every_length_when_too_few_long_texts_remain() -> No
     n[:5] = 200.0  # five long texts: too few of each class to calibrate on
     model = CalibratedCombiner(["a"], C=1.0, calibration="platt", calibrate_from=128).fit(z[:, None], y, n)
     assert model.calibrated_on_ == len(y)
+
+
+@pytest.mark.parametrize("method", ["platt", "platt_length", "isotonic"])
+def test_the_calibrator_keeps_the_order_above_the_displayed_cap(method: str) -> None:
+    """Lines are set on the uncapped score: texts a reader sees as 0.999 are still ordered, so an `ai` line can sit
+    above the top 1% of some source's humans that all read 0.999 (the routed English probe's 1.3% of DetectRL)."""
+    from detector.combiner import PROB_FLOOR, displayed_probability
+    from detector.thresholds import threshold_at_fpr
+
+    z, y, n = _scores_whose_evidence_grows_with_length(4000, 3)
+    cal = Calibrator(method).fit(z, y, n)
+    grid = np.linspace(0, 200, 20001)
+    p = cal.transform(grid, np.full(grid.size, 256.0))
+    shown = displayed_probability(p)
+    assert shown.max() == 1 - PROB_FLOOR and displayed_probability(0.0) == PROB_FLOOR
+    if method != "isotonic":  # a sigmoid keeps rising past the cap; isotonic steps are flat by construction
+        top = p[(p > 1 - PROB_FLOOR) & (p < 1 - 1e-9)]
+        assert top.size > 100 and np.all(np.diff(top) > 0)
+        humans = np.concatenate([np.full(980, 0.5), top[:20]])  # 2% of these humans above the cap
+        assert 1 - PROB_FLOOR < threshold_at_fpr(humans, 0.01) < top[-1]
+        assert threshold_at_fpr(displayed_probability(humans), 0.01) > 1 - PROB_FLOOR  # capped: no line left

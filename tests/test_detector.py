@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from detector import BundleError, Detector, Score
+from detector.combiner import PROB_FLOOR
 from detector.score import ABSTAIN_LABELS, INSUFFICIENT_TEXT, LABELS, UNSUPPORTED_LANGUAGE
 from detector.thresholds import threshold_at_fpr
 from synthetic import AI_SENTENCES, human_text
@@ -106,7 +107,9 @@ def test_prior_and_target_fpr(det: Detector) -> None:
     base = det.score(AI_TEXT)
     low = det.score(AI_TEXT, prior=0.01)
     high = det.score(AI_TEXT, prior=0.99)
-    assert low.prob_ai < base.prob_ai < high.prob_ai or base.prob_ai in (0.0, 1.0)
+    assert low.prob_ai <= base.prob_ai <= high.prob_ai
+    if PROB_FLOOR < low.prob_ai and high.prob_ai < 1 - PROB_FLOOR:  # the display cap bounds a sure text's shift
+        assert low.prob_ai < base.prob_ai < high.prob_ai
     strict = det.score(AI_TEXT, target_fpr=0.0)
     loose = det.score(AI_TEXT, target_fpr=0.5)
     assert strict.threshold_ai >= loose.threshold_ai
@@ -129,6 +132,19 @@ def test_a_chosen_target_fpr_keeps_the_per_group_rule(tiny_detector: Detector) -
                 max(threshold_at_fpr(g, t) for g in saved.values())
     finally:
         det._ai_line_groups = saved
+
+
+def test_the_verdict_reads_the_uncapped_score_and_the_reader_the_capped_one(tiny_detector: Detector,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An `ai` line above the displayed 0.999 still separates texts: both show 0.999, one is called ai."""
+    monkeypatch.setattr(tiny_detector, "threshold_ai", 0.9995)
+    labels = {}
+    for p_uncapped in (0.9992, 0.99991):
+        monkeypatch.setattr(tiny_detector.bundle.combiner, "predict_rows", lambda rows, p=p_uncapped: np.array([p]))
+        s = tiny_detector.score(AI_TEXT)
+        assert s.prob_ai == 1 - PROB_FLOOR and s.threshold_ai == 0.9995
+        labels[p_uncapped] = s.label
+    assert labels == {0.9992: "uncertain", 0.99991: "ai"}
 
 
 def test_tokens_view(det: Detector) -> None:
