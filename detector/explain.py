@@ -107,7 +107,10 @@ def format_prob(p: float) -> str:
 
 
 def format_threshold(t: float) -> str:
-    """A verdict threshold: two decimals, three near 0 or 1 where two would round to a misleading 0.00/1.00."""
+    """A verdict threshold: two decimals, three near 0 or 1 where two would round to a misleading 0.00/1.00, and
+    four above 0.999, where the `ai` line can sit beyond the displayed probability's cap (0.9995, not 0.999)."""
+    if t > 0.999:
+        return f"{t:.4f}"
     return f"{t:.3f}" if t < 0.01 or t > 0.99 else f"{t:.2f}"
 
 
@@ -180,10 +183,10 @@ class Verdict:
     kind: str = "info"  # Streamlit callout to use: info / success / warning / error
 
 
-# Measured (training/writer_bias.py): TOEFL essays by non-native writers sit at a median P(AI) of 0.78 against
-# 0.04 for native essays of the same length, all below the `ai` line. An undecided high number is no evidence.
+# Measured (training/writer_bias.py): TOEFL essays by non-native writers sit at a median P(AI) of 0.90 against
+# 0.07 for native essays of the same length, all below the `ai` line. An undecided high number is no evidence.
 PLAIN_WRITING_NOTE = ("Plain, predictable writing scores high here without any AI: essays by non-native English "
-                      "writers had a median of 0.78 in our test, and none reached the 'ai' line.")
+                      "writers had a median of 0.90 in our test, and none reached the 'ai' line.")
 
 
 def verdict(score: Score, target_fpr: float | None = None) -> Verdict:

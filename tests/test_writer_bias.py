@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.combiner import displayed_probability
 from synthetic import ai_text, human_text
 from training import writer_bias
 
@@ -61,13 +62,13 @@ def test_report_counts_every_text_and_the_diagnostic_ignores_only_the_length_rul
     scores = tiny_detector.score_many(sets["TOEFL_real_4"])
     p = tiny_detector.bundle.combiner.predict_rows([s.features for s in scores])
     for s, q in zip(scores, p):
-        if s.prob_ai is not None:  # an answered text's would-be P(AI) is its P(AI)
-            assert q == pytest.approx(s.prob_ai, abs=1e-9)
+        if s.prob_ai is not None:  # an answered text's would-be P(AI) is its P(AI) before the display cap
+            assert displayed_probability(q) == pytest.approx(s.prob_ai, abs=1e-9)
     assert toefl["would_be_ai_rate"] == pytest.approx(float(np.mean(p >= tiny_detector.threshold_ai)))
     assert toefl["would_be_ai_rate_at_loose_line"] == pytest.approx(float(np.mean(p >= report["loose_line"])))
     assert toefl["ai_rate"] == toefl["verdicts"].get("ai", 0) / 4
-    assert toefl["ai_verdicts_at_loose_line"] == sum(s.prob_ai is not None and s.prob_ai >= report["loose_line"]
-                                                     for s in scores)
+    assert toefl["ai_verdicts_at_loose_line"] == sum(s.prob_ai is not None and q >= report["loose_line"]
+                                                     for s, q in zip(scores, p))
 
     md = writer_bias.to_markdown(report)
     assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + len(sets)  # header + a row per set

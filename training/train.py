@@ -5,9 +5,9 @@ Steps (an interrupted run picks up where it stopped):
    ``split.json``);
 2. one LM pass per text -> token statistics and pooled hidden states, cached in resumable shards under the
    user cache directory (``training.featurize``);
-3. choose the head (linear probe: regularisation, depths; with ``--heads probe blocks`` also fine-tuned top
-   blocks) and its blend weight toward the best zero-shot feature by the leave-one-source-out table, never by
-   the test split;
+3. choose the head (linear or routed probe: regularisation, depths; with ``--heads probe routed blocks`` also
+   fine-tuned top blocks) and its blend weight toward the best zero-shot feature by the leave-one-source-out
+   table, never by the test split;
 4. fit the calibrated combiner, the segment model and the decision thresholds on train + cal (cal only for a
    fine-tuned head, whose training-row logits are in-sample);
 5. evaluate on test (``reports/``) and write the bundle (``detector/bundles/<name>/``).
@@ -79,12 +79,12 @@ MAX_SEGMENTS = 8000  # sentences used to fit the segment model
 # 2026-11-30). 0.0005 joins the two the grid had; gemma3-zh picked 0.01 once its calibrators learned from the
 # answered texts only.
 PROBE_C_GRID = (0.0005, 0.002, 0.01)
-# Routed probes (one expert per training source + a source router, ``detector.probe.RoutedProbe``), opt-in with
-# ``--heads probe routed``. English, head alone, C=0.0005: test AUROC 0.913 -> 0.942, leave-one-source-out mean
-# 0.701 -> 0.719. In the full grid (2026-11-30) the best routed design won on held-out sources (0.729 vs 0.725) and
-# on the test split (AUROC 0.919 -> 0.940, TPR@1%FPR 0.420 -> 0.474), but its `ai` line sat at the calibrator's
-# 0.999 cap (1.3% of DetectRL's fit humans scored there), so `ai` went to 12 test AI texts instead of 100, and
-# the TOEFL essays' median P(AI) rose from 0.78 to 0.90. Not in the default grid until both are mended (README).
+# Routed probes (one expert per training source + a source router, ``detector.probe.RoutedProbe``), in the default
+# grid since 2026-11-30 (``--heads probe`` leaves them out). English, head alone, C=0.0005: test AUROC 0.913 ->
+# 0.942, leave-one-source-out mean 0.701 -> 0.719. In the full grid the best routed design won on held-out sources
+# (0.729 vs 0.725; leave-one-generator-out 0.870 vs 0.850) and on the test split (AUROC 0.919 -> 0.939, TPR@1%FPR
+# 0.420 -> 0.474). It first lost because its `ai` line sat at the calibrator's 0.999 cap (1.3% of DetectRL's fit
+# humans scored there); with the line set on the uncapped score (``detector.combiner.PROB_FLOOR``) it ships.
 ROUTED_C_GRID = (0.0005, 0.002)
 # Fine-tuned top-blocks head (``--heads ... blocks``): depth, epochs and learning rate of the blocks. Three epochs
 # at 5e-5 were what the Chinese experiment used (train loss 0.65 -> 0.43 -> 0.28, still falling).
@@ -138,7 +138,7 @@ class Config:
     device: str | None = None
     pass_only: bool = False
     partial: bool = False  # train on the texts whose LM pass is cached so far (the rest: a later run)
-    heads: tuple[str, ...] = ("probe",)  # head families in the design grid: "probe", "routed", "blocks"
+    heads: tuple[str, ...] = ("probe", "routed")  # head families in the design grid: "probe", "routed", "blocks"
     block_k: tuple[int, ...] = (4,)  # depths of the fine-tuned blocks heads tried (<= cached_k)
     calibration: tuple[str, ...] = CALIBRATIONS  # the grid tries each: "platt", "platt_length" (slope ~ log length)
     exclude_features: tuple[str, ...] = NOT_SHIPPED  # zero-shot features kept out of the combiner

@@ -100,8 +100,10 @@ def length_matched(sets: dict[str, list[str]], reference: str = "TOEFL_real") ->
 
 def set_summary(name: str, scores: Sequence, would_be_p: Sequence[float], threshold_ai: float,
                 loose_line: float) -> dict:
-    """Verdict counts, ``ai`` rates and the diagnostics for one set (JSON-friendly)."""
+    """Verdict counts, ``ai`` rates and the diagnostics for one set (JSON-friendly). ``would_be_p``: the
+    combiner's uncapped P(AI) of each score that has features, in order (what the lines compare with)."""
     labels = Counter(s.label for s in scores)
+    would_be_answered = [p for s, p in zip([s for s in scores if s.features], would_be_p) if s.prob_ai is not None]
     n = len(scores)
     answered = [s for s in scores if s.prob_ai is not None]
     lp = [s.features.get("mean_logprob") for s in scores if s.features.get("mean_logprob") is not None]
@@ -116,7 +118,7 @@ def set_summary(name: str, scores: Sequence, would_be_p: Sequence[float], thresh
         "median_tokens": float(np.median([s.n_tokens for s in scores])) if n else None,
         "median_prob_ai_answered": float(np.median([s.prob_ai for s in answered])) if answered else None,
         "would_be_ai_rate": float(np.mean(np.asarray(would_be_p) >= threshold_ai)) if len(would_be_p) else None,
-        "ai_verdicts_at_loose_line": sum(s.prob_ai >= loose_line for s in answered),
+        "ai_verdicts_at_loose_line": int(sum(p >= loose_line for p in would_be_answered)),
         "would_be_ai_rate_at_loose_line": (float(np.mean(np.asarray(would_be_p) >= loose_line))
                                            if len(would_be_p) else None),
         "median_would_be_prob_ai": float(np.median(would_be_p)) if len(would_be_p) else None,
@@ -147,14 +149,17 @@ def _fmt(x, pct: bool = False) -> str:
 
 def to_markdown(report: dict) -> str:
     """The report as a Markdown table, one row per set."""
+    from detector.explain import format_threshold  # the page's rounding (four decimals above 0.999)
+
     lines = [
         f"# Writer bias: bundle `{report['bundle']}` on the Liang et al. (2023) essay sets",
         "",
-        f"`ai` line {report['threshold_ai']:.3f}; below {report['min_tokens']} tokens the detector answers "
-        "`insufficient_text`. *Would-be ai*: P(AI) at or above the `ai` line with the length rule ignored "
+        f"`ai` line {format_threshold(report['threshold_ai'])}; below {report['min_tokens']} tokens the detector "
+        "answers `insufficient_text`. *Would-be ai*: P(AI) at or above the `ai` line with the length rule ignored "
         "(a diagnostic: the product never shows it). *Mean log-prob*: median per-token mean log-probability, "
         f"the perplexity signal the paper blames. *At {report['loose_fpr']:.0%} FPR*: `ai` verdicts, and the would-be "
-        f"share, against the looser line `--target-fpr {report['loose_fpr']}` sets ({report['loose_line']:.3f}).",
+        f"share, against the looser line `--target-fpr {report['loose_fpr']}` sets "
+        f"({format_threshold(report['loose_line'])}).",
         "",
         "| set | writer | n | ai | uncertain | human | insufficient_text | ai rate | median tokens "
         f"| would-be ai | `ai` at {report['loose_fpr']:.0%} FPR | would-be ai at {report['loose_fpr']:.0%} FPR "
