@@ -98,12 +98,13 @@ def length_matched(sets: dict[str, list[str]], reference: str = "TOEFL_real") ->
     return out
 
 
-def set_summary(name: str, scores: Sequence, would_be_p: Sequence[float], threshold_ai: float,
+def set_summary(name: str, scores: Sequence, would_be: Sequence[float | None], threshold_ai: float,
                 loose_line: float) -> dict:
-    """Verdict counts, ``ai`` rates and the diagnostics for one set (JSON-friendly). ``would_be_p``: the
-    combiner's uncapped P(AI) of each score that has features, in order (what the lines compare with)."""
+    """Verdict counts, ``ai`` rates and the diagnostics for one set (JSON-friendly). ``would_be``: per score,
+    the combiner's uncapped P(AI) (what the lines compare with), None where the text has no features."""
     labels = Counter(s.label for s in scores)
-    would_be_answered = [p for s, p in zip([s for s in scores if s.features], would_be_p) if s.prob_ai is not None]
+    would_be_p = [p for p in would_be if p is not None]
+    would_be_answered = [p for s, p in zip(scores, would_be) if p is not None and s.prob_ai is not None]
     n = len(scores)
     answered = [s for s in scores if s.prob_ai is not None]
     lp = [s.features.get("mean_logprob") for s in scores if s.features.get("mean_logprob") is not None]
@@ -133,9 +134,12 @@ def evaluate(detector, sets: dict[str, list[str]], batch_size: int = 8, loose_fp
     for name, texts in sets.items():
         scores = detector.score_many(texts, batch_size=batch_size)
         # P(AI) as the combiner gives it before the min_tokens rule: the same features, no abstention.
-        with_features = [s for s in scores if s.features]
-        would_be = (detector.bundle.combiner.predict_rows([s.features for s in with_features]).tolist()
-                    if with_features else [])
+        with_features = [i for i, s in enumerate(scores) if s.features]
+        would_be: list[float | None] = [None] * len(scores)
+        if with_features:
+            p = detector.bundle.combiner.predict_rows([scores[i].features for i in with_features])
+            for i, value in zip(with_features, p):
+                would_be[i] = float(value)
         rows.append(set_summary(name, scores, would_be, detector.threshold_ai, loose_line))
     return {"bundle": detector.bundle.name, "threshold_ai": detector.threshold_ai,
             "loose_fpr": loose_fpr, "loose_line": loose_line, "min_tokens": detector.min_tokens, "sets": rows}
