@@ -30,10 +30,114 @@ def test_metrics_file_matches_the_report() -> None:
         assert metrics["overall"][key] == pytest.approx(EVAL["overall"][key])
 
 
-def test_readme_headline_matches_the_report() -> None:
-    row = next(line for line in (REPO / "README.md").read_text().splitlines() if "combined (shipped)" in line)
-    numbers = [float(x) for x in re.findall(r"\d\.\d{3}", row)]
-    assert numbers == [round(EVAL["overall"][k], 3) for k in METRIC_KEYS]
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?![\w])")  # 0.949, 1,162, 129.3; not bf16 or 270M
+
+
+def _numbers(text: str) -> list[str]:
+    return NUMBER.findall(text)
+
+
+def _quoted(text: str) -> set[str]:
+    """Every number in a source text, units glued on or not (``0.829s``, ``1078 MB``)."""
+    return set(re.findall(r"(?<![\d.,])\d+(?:,\d{3})*(?:\.\d+)?", text))
+
+
+def _row(text: str, label: str) -> list[str]:
+    """The cells of the one markdown table row whose first cell is ``label``, or else contains it."""
+    rows = [line for line in text.splitlines() if line.startswith("|") and label in line.split("|")[1]]
+    rows = [line for line in rows if line.split("|")[1].strip() == label] or rows
+    assert len(rows) == 1, (label, rows)
+    return [cell.strip() for cell in rows[0].strip().strip("|").split("|")]
+
+
+def _with_interval(section: dict, key: str) -> list[str]:
+    lo, hi = section["ci95"][key]
+    return [f"{section[key]:.3f}", f"{lo:.3f}", f"{hi:.3f}"]
+
+
+def _count(flagged: int, total: int) -> list[str]:
+    return [f"{flagged:,}", f"{total:,}"]
+
+
+def expected_accuracy_column(report: dict, end_to_end: dict | None, writer_bias: dict | None) -> dict[str, list[str]]:
+    """The README accuracy table's numbers for one bundle, as printed (3 decimals, counts with commas)."""
+    guard = report["generalization"]["zero_shot_guard"]
+    folds = report["generalization"]["leave_one_source_out_table"].values()
+    loso_mean = sum(f["auroc"] for f in report["leave_one_source_out"].values()) / len(report["leave_one_source_out"])
+    assert loso_mean == pytest.approx(guard["mean_auroc"])
+    verdict = report["ai_verdict_fpr"]["all"]
+    column = {
+        "**In distribution**": _with_interval(report["long_enough"], "auroc"),
+        "AI texts caught at 1% false alarms": _with_interval(report["long_enough"], "tpr_at_1fpr"),
+        "calibration error (ECE)": _with_interval(report["long_enough"], "ece"),
+        "every test text, short ones included": _with_interval(report["overall"], "auroc"),
+        "re-scored end to end": _with_interval(end_to_end["overall"], "auroc") if end_to_end else [],
+        "test humans given the `ai` verdict": _count(verdict["n_flagged"], verdict["n_human"]),
+        "**On sources it never saw**": [f"{loso_mean:.3f}"],
+        "humans of the unseen source given `ai`": _count(sum(f[guard["model"]]["ai_flagged"] for f in folds),
+                                                          sum(f[guard["model"]]["ai_humans"] for f in folds)),
+        "**Non-native writers**": [], "median P(AI) if length is ignored": [],
+    }
+    if writer_bias:
+        sets = {s["set"]: s for s in writer_bias["sets"]}
+        toefl, native_cut = sets["TOEFL_real_91"], sets["HewlettStudentEssay_real_88@104w"]
+        column["**Non-native writers**"] = _count(toefl["verdicts"].get("ai", 0), toefl["n"])
+        column["median P(AI) if length is ignored"] = [f"{toefl['median_would_be_prob_ai']:.3f}",
+                                                       f"{native_cut['median_would_be_prob_ai']:.3f}"]
+    return column
+
+
+def test_readme_accuracy_table_is_the_reports() -> None:
+    """Every number in the English column of the README's accuracy table equals the report's, as printed."""
+    readme = (REPO / "README.md").read_text()
+    end_to_end = json.loads((REPO / "reports" / "end_to_end" / "eval.json").read_text())
+    writer_bias = json.loads((REPO / "reports" / "writer_bias.json").read_text())
+    for label, numbers in expected_accuracy_column(EVAL, end_to_end, writer_bias).items():
+        assert _numbers(_row(readme, label)[1]) == numbers, label
+
+
+def test_readme_length_rules_are_the_bundles() -> None:
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert manifest["thresholds"]["min_tokens"] == EVAL["long_enough"]["min_tokens"]
+    assert f"English: {manifest['thresholds']['min_tokens']} tokens" in readme
+    assert f"first {manifest['max_tokens']} tokens" in readme
+
+
+def test_readme_speed_table_quotes_the_benchmark_output() -> None:
+    """The speed rows for the English model quote the benchmark output kept in docs/design.md."""
+    readme = (REPO / "README.md").read_text()
+    design = (REPO / "docs" / "design.md").read_text()
+    speed = design[design.index("## Speed on each kind of CPU"):design.index("## Engines")]
+    table = readme[readme.index("| task |"):readme.index("\n\n", readme.index("| task |"))]
+    rows = [line for line in table.splitlines()[2:] if "Gemma" not in line]
+    assert len(rows) >= 4
+    for row in rows:
+        missing = set(_numbers(row)) - _quoted(speed)
+        assert not missing, (row, missing)
+
+
+def test_model_card_matches_the_report() -> None:
+    card = (BUNDLE / "README.md").read_text()
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    assert manifest["backbone"]["weights_sha256"] in card and manifest["backbone"]["identity"] in card
+    for licence in manifest["data"]["licences"].values():
+        assert licence in card
+    for label, section in (("every test text", EVAL["overall"]), ("texts it answers", EVAL["long_enough"])):
+        assert _numbers(" ".join(_row(card, label)[1:])) == [
+            f"{section['n']:,}", *_with_interval(section, "auroc"), *_with_interval(section, "tpr_at_1fpr"),
+            f"{section['tpr_at_5fpr']:.3f}", *_with_interval(section, "ece"), f"{section['brier']:.3f}"], label
+    in_distribution, held_out = card.split("On a source it never saw", 1)
+    for group in EVAL["by_source"]:
+        assert _numbers(" ".join(_row(in_distribution, group["group"])[1:])) == [
+            f"{group['n']:,}", f"{group['auroc']:.3f}", f"{group['tpr_at_1fpr']:.3f}"], group["group"]
+    model = EVAL["generalization"]["zero_shot_guard"]["model"]
+    for source, fold in EVAL["generalization"]["leave_one_source_out_table"].items():
+        assert _numbers(" ".join(_row(held_out, source)[1:])) == [
+            f"{fold[model]['auroc']:.3f}", *_count(fold[model]["ai_flagged"], fold[model]["ai_humans"])], source
+    expected = expected_accuracy_column(EVAL, None, None)
+    assert _numbers(" ".join(_row(held_out, "mean")[1:])) == (expected["**On sources it never saw**"]
+                                                              + expected["humans of the unseen source given `ai`"])
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
-"""The shipped Chinese bundle ``gemma3-zh``: self-describing, its numbers are the report's, and a folder that
-mixes English and Chinese essays is scored text by text by the bundle for its language (slow: loads both
-embedded backbones)."""
+"""The shipped Chinese bundle ``gemma3-zh``: self-describing, its numbers in the README and its model card are
+the report's, and a folder that mixes English and Chinese essays is scored text by text by the bundle for its
+language (slow: loads both embedded backbones)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import csv
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_shipped_bundle import _count, _numbers, _quoted, _row, _with_interval, expected_accuracy_column
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "detector" / "bundles" / "gemma3-zh"
@@ -42,18 +42,50 @@ def test_metrics_file_matches_the_report() -> None:
         assert metrics["overall"][key] == pytest.approx(_eval()["overall"][key])
 
 
-def test_readme_shows_the_report_headline_and_links_it() -> None:
+def test_readme_accuracy_table_is_the_reports() -> None:
+    """Every number in the Chinese column of the README's accuracy table equals the report's, as printed."""
     readme = (REPO / "README.md").read_text()
     assert "reports/gemma3-zh/eval.md" in readme
-    for label, section in (("gemma3-zh (shipped), texts it answers", "long_enough"),
-                           ("gemma3-zh (shipped), every test text", "overall")):
-        row = next(line for line in readme.splitlines() if label in line)
-        numbers = [float(x) for x in re.findall(r"\d\.\d{3}", row)]
-        assert numbers == [round(_eval()[section][k], 3) for k in METRIC_KEYS], label
-    lines = readme.splitlines()
-    interval = lines[next(i for i, line in enumerate(lines) if "gemma3-zh (shipped), texts it answers" in line) + 1]
-    ci = _eval()["long_enough"]["ci95"]
-    assert f"{ci['auroc'][0]:.3f}–{ci['auroc'][1]:.3f}" in interval
+    for label, numbers in expected_accuracy_column(_eval(), None, None).items():
+        cell = _row(readme, label)[2]
+        assert _numbers(cell) == numbers, label
+        assert numbers or cell.startswith("not "), (label, cell)  # no end-to-end or writer-bias run for Chinese
+
+
+def test_readme_length_rule_is_the_bundles() -> None:
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert manifest["thresholds"]["min_tokens"] == _eval()["long_enough"]["min_tokens"]
+    assert f"Chinese: {manifest['thresholds']['min_tokens']} tokens" in readme
+
+
+def test_readme_gemma_speed_quotes_its_report() -> None:
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| Chinese, Gemma"))
+    missing = set(_numbers(row)) - _quoted((REPO / "reports" / "gemma3_backbone.md").read_text())
+    assert not missing, (row, missing)
+
+
+def test_model_card_matches_the_report() -> None:
+    card = (BUNDLE / "README.md").read_text()
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    report = _eval()
+    assert manifest["backbone"]["weights_sha256"] in card and manifest["backbone"]["identity"] in card
+    for licence in manifest["data"]["licences"].values():
+        assert licence in card
+    for label, section in (("every test text", report["overall"]), ("texts it answers", report["long_enough"])):
+        assert _numbers(" ".join(_row(card, label)[1:])) == [
+            f"{section['n']:,}", *_with_interval(section, "auroc"), *_with_interval(section, "tpr_at_1fpr"),
+            f"{section['tpr_at_5fpr']:.3f}", *_with_interval(section, "ece"), f"{section['brier']:.3f}"], label
+    held_out = card.split("On a source it never saw", 1)[1]
+    model = report["generalization"]["zero_shot_guard"]["model"]
+    for source, fold in report["generalization"]["leave_one_source_out_table"].items():
+        label = "`multilingual_extra` (DetectAnyLLM)" if source == "DetectAnyLLM" else source
+        assert _numbers(" ".join(_row(held_out, label)[1:])) == [
+            f"{fold[model]['auroc']:.3f}", *_count(fold[model]["ai_flagged"], fold[model]["ai_humans"])], source
+    expected = expected_accuracy_column(report, None, None)
+    assert _numbers(" ".join(_row(held_out, "mean")[1:])) == (expected["**On sources it never saw**"]
+                                                              + expected["humans of the unseen source given `ai`"])
 
 
 def test_chinese_ai_verdict_spares_test_humans() -> None:
