@@ -12,12 +12,11 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from detector.bundle import Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
+from detector.bundle import DEFAULT_BUNDLE, Bundle, BundleError, find_bundle_for_lm, resolve_bundle_path
 from detector.combiner import adjust_for_prior, displayed_probability
 from detector.features import FEATURE_NAMES, extract_features
 from detector.language import detect_language, is_supported
@@ -38,9 +37,6 @@ from detector.segments import sentence_segment_features
 from detector.sentences import sentence_spans
 from detector.thresholds import threshold_at_fpr
 from detector.token_stats import TokenStats, compute_token_stats
-
-if TYPE_CHECKING:
-    from detector.router import Router
 
 # Characters kept from one text before tokenising: far more than max_tokens needs, bounded memory.
 MAX_TEXT_CHARS = 100_000
@@ -93,7 +89,7 @@ class Detector:
         self.threshold_human = float(thresholds["human"])
         self.min_tokens = int(thresholds["min_tokens"])
         self.target_fpr = float(thresholds["target_fpr"])
-        # the human groups the `ai` rule is strictest over (bundles before 2026-11-30: the pooled humans only)
+        # the human groups the `ai` rule is strictest over (older bundles store the pooled humans only)
         calibration = manifest["calibration_probs"]
         groups = calibration.get("ai_line_groups") or {"all": calibration["human"]}
         self._ai_line_groups = {k: np.asarray(v, dtype=np.float64) for k, v in groups.items()}
@@ -105,9 +101,9 @@ class Detector:
 
         The rule is the strictest ``target_fpr`` line over every human group the bundle measured (all humans,
         each source, each length bucket, each source as if unseen), so a caller's target keeps the per-writer
-        promise of the shipped line; at the bundle's own target it is the shipped line. A pooled line would
-        not: at 1% it sat at 0.974 against the shipped 0.9985, and at 5% it flagged 21% of non-native
-        writers' TOEFL essays (``training/writer_bias.py``).
+        promise of the shipped line; at the bundle's own target it is the shipped line. A line over the pooled
+        humans alone would not: a pooled rate can hide a much higher one for a kind of writer, such as
+        non-native writers (``training/writer_bias.py``; see docs/decisions.md).
         """
         if target_fpr is None:
             return self.threshold_ai
@@ -118,21 +114,21 @@ class Detector:
 
     @classmethod
     def load(cls, bundle: str | Path | None = None, lm: str | None = None, device: str | None = None,
-             dtype: str | None = None) -> Detector | Router:
-        """Load a bundle and its backbone; repeated loads reuse both.
+             dtype: str | None = None) -> Detector:
+        """Load one bundle and its backbone; repeated loads reuse both.
 
-        With neither ``bundle`` nor ``lm``: a ``detector.router.Router`` over the shipped bundles (same public
-        API), which sends each text to the bundle for its language and loads a bundle only when a text needs it.
-        ``lm`` alone picks the shipped bundle trained on that backbone.
+        ``bundle``: a bundle name under ``detector/bundles/`` or a bundle folder; ``lm`` alone picks the shipped
+        bundle trained on that backbone; neither: the default bundle (``detector.bundle.DEFAULT_BUNDLE``).
+        Every text is scored with this one bundle. To send each text to the bundle for its language, use
+        ``detector.load()``, which returns a ``detector.router.Router``: a layer above this class.
         ``dtype``: the backbone's precision, ``auto`` | ``float32`` | ``bfloat16`` | ``int8`` (experimental, never
         chosen by ``auto``; default: $DETECTOR_DTYPE, else ``auto``: bf16 where the CPU/GPU runs it natively).
         The head always runs in fp32.
         """
-        if bundle is None and lm is None:
-            from detector.router import Router  # imports this module: loaded here, not at the top
-
-            return Router.load(device=device, dtype=dtype)
-        path = find_bundle_for_lm(lm) if bundle is None else resolve_bundle_path(bundle)
+        if bundle is None:
+            path = resolve_bundle_path(DEFAULT_BUNDLE) if lm is None else find_bundle_for_lm(lm)
+        else:
+            path = resolve_bundle_path(bundle)
         torch_dtype = resolve_dtype(dtype, device or ("cuda" if torch.cuda.is_available() else "cpu"))
         key = (str(path.resolve()), str(lm), str(device), str(torch_dtype))
         with _CACHE_LOCK:

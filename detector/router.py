@@ -1,13 +1,15 @@
 """Routing by language: one small class over several Detectors (one bundle each), loaded lazily.
 
-``Detector.load()`` with no arguments returns a ``Router`` over the shipped bundles. Each text goes to the
-bundle trained for its language, as the bundles' own ``manifest.json`` (``languages``) declare it (read from
-the manifests, never hard-coded), and only the bundles, and so the backbones, that the texts need are loaded.
-A language no bundle claims goes to the default bundle, which answers ``unsupported_language`` exactly as a
-single ``Detector`` does. ``Detector.load(bundle=...)`` (``--bundle``) still pins one bundle.
+``detector.load()`` (or ``Router.load()``) with no bundle returns a ``Router`` over the shipped bundles. Each
+text goes to the bundle trained for its language, as the bundles' own ``manifest.json`` (``languages``) declare
+it (read from the manifests, never hard-coded), and only the bundles, and so the backbones, that the texts need
+are loaded. A language no bundle claims goes to the default bundle, which answers ``unsupported_language``
+exactly as a single ``Detector`` does. ``detector.load(bundle=...)`` / ``Detector.load(bundle)`` (``--bundle``)
+pins one bundle.
 
 Why a layer above ``Detector`` and not inside it: each Detector stays one bundle on one backbone, pinned by
-its hash (see ``detector.bundle``); the router only decides which one a text goes to.
+its hash (see ``detector.bundle``); the router only decides which one a text goes to. This module imports
+``detector.detector``; that module never imports this one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routing by language: Detector.load() -> Router over the bundles, each text scored by its language's bundle."""
+"""Routing by language: detector.load() -> Router over the bundles, each text scored by its language's bundle."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detector import Detector
+from detector import Detector, load
 from detector.bundle import BUNDLES_DIR, DEFAULT_BUNDLE
 from detector.router import Router, discover_language_bundles
 from detector.score import UNSUPPORTED_LANGUAGE
@@ -82,8 +82,8 @@ def test_unreadable_manifest_is_skipped(tmp_path: Path) -> None:
 
 
 def test_load_without_arguments_is_a_lazy_router() -> None:
-    router = Detector.load()
-    assert isinstance(router, Router) and Detector.load() is router
+    router = load()
+    assert isinstance(router, Router) and load() is router
     assert "en" in router.languages
     fresh = Router.discover()
     assert fresh.loaded_bundles == []  # nothing (no backbone) is loaded before a text needs it
@@ -99,6 +99,7 @@ def test_load_without_arguments_is_a_lazy_router() -> None:
 
 def test_pinned_bundle_is_a_plain_detector(tiny_bundle_dir: Path) -> None:
     assert isinstance(Detector.load(str(tiny_bundle_dir)), Detector)
+    assert load(str(tiny_bundle_dir)) is Detector.load(str(tiny_bundle_dir))  # the entry point pins it the same way
 
 
 def test_one_language_router_behaves_like_its_detector(tiny_bundle_dir: Path, tmp_path: Path, tiny_detector) -> None:
@@ -177,7 +178,7 @@ def test_batch_command_scores_through_the_router(two_languages: Path, tmp_path: 
 
 @pytest.mark.slow
 def test_shipped_router_scores_english_as_the_english_bundle(smollm2_fp32) -> None:
-    router = Detector.load(dtype="float32")
+    router = load(dtype="float32")
     pinned = Detector.load(DEFAULT_BUNDLE, dtype="float32")
     routed, chinese = router.score_many([ENGLISH, CHINESE])
     assert without_bundle(routed) == without_bundle(pinned.score(ENGLISH))

@@ -265,23 +265,24 @@ def test_folds_calibrate_on_and_guard_only_the_texts_the_detector_answers() -> N
 def test_fold_fits_are_shared_between_the_grid_checks_and_the_final_tables(monkeypatch) -> None:
     """The design grid's verdict check and the final tables fit the same folds (nested ones included): the
     second call fits no combiner again and gives the same tables."""
-    import training.train as train
+    import training.design_grid as grid
+    from training.train import Config, ProbeDesign
 
     data = three_source_prepared()
-    design = train.ProbeDesign(0.01, (0,), "best")
+    design = ProbeDesign(0.01, (0,), "best")
     calls = []
-    real = train.fit_combiners
-    monkeypatch.setattr(train, "fit_combiners", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = train.generalization(train.Config(), data, design, (0.5,), with_logo=False)
+    real = grid.fit_combiners
+    monkeypatch.setattr(grid, "fit_combiners", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = grid.generalization(Config(), data, design, (0.5,), with_logo=False)
     n_fits = len(calls)
     # three held-out sources, each with two nested inner folds; an inner fold fits on one source alone, and the
     # fold holding out A fits "without B" on the same rows as the fold holding out B fits "without A"
     assert n_fits == 3 + 3
-    again = train.generalization(train.Config(), data, design, (0.5, 1.0), with_logo=False)
+    again = grid.generalization(Config(), data, design, (0.5, 1.0), with_logo=False)
     assert len(calls) == n_fits
     for source, row in first["leave_one_source_out_table"].items():
         assert again["leave_one_source_out_table"][source]["combined_w0.5"] == row["combined_w0.5"]
-    train.generalization(train.Config(), data, design, (0.5,), with_logo=False, calibration="platt_length")
+    grid.generalization(Config(), data, design, (0.5,), with_logo=False, calibration="platt_length")
     assert len(calls) == 2 * n_fits  # another calibration is another fit
 
 
@@ -338,13 +339,14 @@ def test_routed_probe_bundle_ships_and_scores_as_trained(tmp_path: Path, monkeyp
     """A routed probe (one expert per training source + a source router) goes through the whole pipeline: the
     bundle names its experts, loads as a ``RoutedProbe``, and the detector's live head logit is the one the
     report computed from the cached pass."""
+    import training.designs
     import training.train as train
     from conftest import build_tiny_gpt2
     from detector import Detector
     from detector.probe import RoutedProbe
     from training.evaluate import _cached_features, prepared_from_run
 
-    monkeypatch.setattr(train, "ROUTED_C_GRID", (0.01,))  # one C: a smaller grid
+    monkeypatch.setattr(training.designs, "ROUTED_C_GRID", (0.01,))  # one C: a smaller grid
     monkeypatch.setenv("DETECTOR_DTYPE", "float32")
     lm_dir = build_tiny_gpt2(tmp_path / "gpt2")
     for seed, source in enumerate(("synth_a", "synth_b")):

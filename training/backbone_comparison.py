@@ -7,7 +7,7 @@ comparison uses the texts cached so far)
 
 The leave-one-source-out gap is the English bundle's main weakness, and the head and the zero-shot features
 can only be as good as the hidden states and token statistics of the pass they read. This runs the training
-pipeline's own leave-one-source-out and leave-one-generator-out folds (``training.train.generalization``)
+pipeline's own leave-one-source-out and leave-one-generator-out folds (``training.design_grid.generalization``)
 with one fixed design (the shipped English design: a linear probe on every cached depth, C=0.002, blend 0.5
 toward the best zero-shot feature, length-aware calibration) on each backbone, restricted to the texts whose
 LM pass is cached for *every* backbone compared. The pass visits a run's texts in a seeded random order, so a
@@ -32,21 +32,17 @@ from scipy.special import expit
 
 from detector.combiner import CalibratedCombiner
 from detector.lm import cpu_description, load_lm
+from training.config import Config
 from training.data import REPO_ROOT
+from training.design_grid import generalization
+from training.designs import ProbeDesign
 from training.featurize import _index, normalized, text_key
+from training.fit import combined_matrix, fit_combiners, fit_probe
 from training.generalization import guard_check, mean_auroc, oriented_auroc
+from training.lm_pass import pass_folder
 from training.metrics import auroc, tpr_at_fpr
-from training.train import (
-    Config,
-    ProbeDesign,
-    combined_matrix,
-    fit_combiners,
-    fit_probe,
-    generalization,
-    pass_folder,
-    prepare,
-    prepare_rows,
-)
+from training.prepared import prepare
+from training.rows import prepare_rows
 
 BLEND = 0.5  # the shipped English design's blend weight toward the best zero-shot feature
 PROBE_C = 0.002

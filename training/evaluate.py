@@ -23,19 +23,20 @@ import numpy as np
 from detector.bundle import Bundle, resolve_bundle_path
 from detector.detector import Detector, decide
 from detector.lm import load_lm
+from training.config import Config
 from training.data import REPO_ROOT
 from training.metrics import json_safe
+from training.prepared import Prepared, prepare
 from training.report import write_report
 
 
-def _cached_features(det: Detector, data) -> list[dict[str, float]]:
+def _cached_features(det: Detector, data: Prepared) -> list[dict[str, float]]:
     """Test-split feature dicts from the cached LM pass, the bundle's own head giving ``classifier_logit``."""
     test = data.idx("test")
     if det.head_kind == "probe":
         depth = [data.layers.index(j) for j in det.head.layers]
         logits = det.head.decision_function(data.pooled[test][:, depth])
     else:
-        from training.train import Config
         from training.train_head import frozen_bridge, predict_head
 
         # the pass cached the state entering block L - cached_k; a shallower head runs the blocks in between
@@ -46,10 +47,10 @@ def _cached_features(det: Detector, data) -> list[dict[str, float]]:
 
 def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end_to_end: bool = False,
                     extra_ablation: dict[str, np.ndarray] | None = None, extra: dict | None = None,
-                    generalization: dict | None = None, data=None) -> dict:
+                    generalization: dict | None = None, data: Prepared | None = None) -> dict:
     """Score the run's test split with the saved bundle and write the report; returns the eval dict.
 
-    ``data``: the training run's prepared rows and cached LM pass (``training.train.prepare``); rebuilt
+    ``data``: the training run's prepared rows and cached LM pass (``training.prepared.prepare``); rebuilt
     from ``run_dir`` when not given.
     """
     loaded = Bundle.load(resolve_bundle_path(bundle))
@@ -99,11 +100,9 @@ def evaluate_bundle(bundle: str | Path, run_dir: Path, reports_dir: Path, *, end
                         abstain_col="label", generalization=json_safe(generalization) if generalization else None)
 
 
-def prepared_from_run(run_dir: Path, *, with_token_states: bool = False):
+def prepared_from_run(run_dir: Path, *, with_token_states: bool = False) -> Prepared:
     """The prepared data of a finished training run (its config.json pins what was sampled); with
     ``with_token_states``, each record also keeps the per-token hidden states the pass cached."""
-    from training.train import Config, prepare
-
     key = json.loads((Path(run_dir) / "config.json").read_text())
     cfg = Config(name=Path(run_dir).name, lm=key["lm"], sources=tuple(key["sources"]), lang=key["lang"],
                  sizes=tuple(key["sizes"]), source_weights=tuple(key["source_weights"].items()),

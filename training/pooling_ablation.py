@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         "attention": attention_scores(H, y, tr),
     }
     if a.blocks:
-        from training.train import BlocksDesign, Config, fit_head
+        from training.config import Config
+        from training.designs import BlocksDesign
+        from training.fit import fit_head
 
         for k in (int(x) for x in a.blocks.split(",")):
             scores[f"blocks_k{k}"] = fit_head(data, tr, BlocksDesign(k), Config())[1]
