@@ -1,0 +1,192 @@
+"""Judge a DDL setting by leave-one-source-out: ``python -m training.ddl_loso`` (see --help).
+
+For each English training source, LoRA adapters are trained with the DDL loss (``training.ddl``) on pairs from
+the other sources only, and the tuned discrepancy alone is scored on the held-out source's test texts, beside
+the untuned model's discrepancy (Fast-DetectGPT analytic, same backbone) on the same texts. Training pairs come
+from the train split, evaluation texts from the test split (split by prompt, ``training.data.assign_splits``),
+so no prompt is on both sides even in-distribution. Every fold's adapter resumes from its checkpoints, and
+finished folds are kept in ``<cache_dir>/ddl/loso-<key>.json``, so the table grows across sessions.
+
+Writes ``reports/ddl_loso.json`` and ``reports/ddl_loso.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from detector.lm import DEFAULT_LM, cache_dir, cpu_description, load_lm
+from detector.normalize import normalize_text
+from training.data import REPO_ROOT, assign_splits, load_sources
+from training.ddl import DDLConfig, DDLTrainer, score_discrepancy
+from training.shortcuts import strip_shortcuts
+
+SIX_SOURCES = ("detectrl", "hc3_plus", "outfox_dev", "lastde", "l2r", "biscope")
+MIN_WORDS = 40  # shorter texts carry too few tokens for a stable discrepancy
+
+
+def clean_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Texts without markup shortcuts, normalised as the detector normalises them, of at least MIN_WORDS words."""
+    df = df.copy()
+    df["text"] = [normalize_text(strip_shortcuts(t)).text for t in df["text"]]
+    df = df[df["text"].str.split().str.len() >= MIN_WORDS]
+    df["split"] = assign_splits(df)
+    return df.reset_index(drop=True)
+
+
+def make_pairs(df: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
+    """Up to ``n`` (human, ai) pairs from one source's train rows.
+
+    Paired sources: a human text and one AI text of its own prompt, picked at random so that generators and
+    variants mix. Unpaired sources (DetectRL, HC3-Plus): a human and an AI text of the same domain at random.
+    """
+    rng = np.random.default_rng(seed)
+    humans = df[df["label"] == "human"]
+    ais = df[df["label"] == "ai"]
+    pairs: list[tuple[str, str]] = []
+    if df["pair_id"].notna().any():
+        by_pid = {k: g["text"].tolist() for k, g in ais[ais["pair_id"].notna()].groupby("pair_id")}
+        for _, h in humans.sample(frac=1.0, random_state=seed).iterrows():
+            cands = by_pid.get(h["pair_id"])
+            if cands:
+                pairs.append((h["text"], cands[int(rng.integers(len(cands)))]))
+            if len(pairs) >= n:
+                break
+    else:
+        by_dom = {k: g["text"].tolist() for k, g in ais.groupby("domain")}
+        for _, h in humans.sample(frac=1.0, random_state=seed).iterrows():
+            cands = by_dom.get(h["domain"])
+            if cands:
+                pairs.append((h["text"], cands[int(rng.integers(len(cands)))]))
+            if len(pairs) >= n:
+                break
+    return pairs
+
+
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUROC of a raw score (higher = AI); ``training.metrics.auroc`` takes probabilities only."""
+    return float(roc_auc_score(y, score))
+
+
+def load_clean(sources: list[str], data_dir: str | None) -> pd.DataFrame:
+    """``clean_rows`` of the English rows of ``sources``, cached as Parquet under the user cache directory."""
+    key = hashlib.sha256(json.dumps([sorted(sources), str(data_dir), MIN_WORDS]).encode()).hexdigest()[:12]
+    path = cache_dir() / "ddl" / f"rows-{key}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    t0 = time.perf_counter()
+    df = clean_rows(load_sources(sources, data_dir, lang="en"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+    print(f"[ddl-loso] {len(df)} clean rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return df
+
+
+def eval_rows(df: pd.DataFrame, n_per_label: int, seed: int) -> pd.DataFrame:
+    """A balanced sample of one source's test rows."""
+    test = df[df["split"] == "test"]
+    parts = [g.sample(n=min(len(g), n_per_label), random_state=seed) for _, g in test.groupby("label")]
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sources", nargs="+", default=list(SIX_SOURCES))
+    ap.add_argument("--folds", nargs="*", help="held-out sources to run (default: every source)")
+    ap.add_argument("--pairs", type=int, default=300, help="training pairs per fold, spread evenly over sources")
+    ap.add_argument("--eval", type=int, default=150, help="held-out test texts per label")
+    ap.add_argument("--k", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--lm", default=DEFAULT_LM)
+    ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "ddl_loso"))
+    args = ap.parse_args(argv)
+    cfg = DDLConfig(k=args.k, lr=args.lr, epochs=args.epochs, max_tokens=args.max_tokens)
+    lm = load_lm(args.lm, dtype="float32")
+    df = load_clean(args.sources, args.data_dir)
+    sources = sorted(df["source"].unique())
+    setting = {"ddl": asdict(cfg), "pairs": args.pairs, "eval_per_label": args.eval, "sources": sources,
+               "backbone": lm.identity}
+    key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:12]
+    store = cache_dir() / "ddl" / f"loso-{key}.json"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    done = json.loads(store.read_text()) if store.exists() else {}
+    deadline = time.perf_counter() + 60 * args.max_minutes if args.max_minutes else None
+    for held in args.folds or sources:
+        if held in done:
+            continue
+        others = [s for s in sources if s != held]
+        pairs: list[tuple[str, str]] = []
+        for s in others:
+            part = df[(df["source"] == s) & (df["split"] == "train")]
+            pairs += make_pairs(part, args.pairs // len(others), seed=0)
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0:
+            break
+        print(f"[ddl-loso] fold {held}: {len(pairs)} pairs from {others}", file=sys.stderr)
+        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
+        if not trainer.finished_:
+            print(f"[ddl-loso] fold {held}: stopped after {trainer.log_.steps_done} steps; rerun to resume",
+                  file=sys.stderr)
+            break
+        ev = eval_rows(df[df["source"] == held], args.eval, seed=0)
+        y = (ev["label"] == "ai").to_numpy(int)
+        base = score_discrepancy(lm.model, lm, ev["text"].tolist(), cfg.max_tokens)
+        tuned = trainer.score(ev["text"].tolist())
+        per_variant = {}
+        for variant, g in ev[ev["label"] == "ai"].groupby(ev["variant"].astype(str)):
+            idx = np.r_[np.flatnonzero(y == 0), g.index.to_numpy()]
+            if len(g) >= 20:
+                per_variant[variant] = {"n_ai": len(g), "auroc_untuned": _auroc(y[idx], base[idx]),
+                                        "auroc_tuned": _auroc(y[idx], tuned[idx])}
+        done[held] = {"n_human": int((y == 0).sum()), "n_ai": int(y.sum()), "n_pairs": len(pairs),
+                      "auroc_untuned": _auroc(y, base), "auroc_tuned": _auroc(y, tuned),
+                      "by_variant": per_variant, "train_log": trainer.log_.epochs,
+                      "seconds_per_pair": trainer.log_.seconds / max(1, trainer.log_.steps_done)}
+        store.write_text(json.dumps(done, indent=1))
+        print(f"[ddl-loso] {held}: untuned {done[held]['auroc_untuned']:.3f}  tuned {done[held]['auroc_tuned']:.3f}",
+              file=sys.stderr)
+    write_report(Path(args.report), setting, done, " ".join(["python -m training.ddl_loso", *(argv or sys.argv[1:])]))
+    return 0
+
+
+def write_report(stem: Path, setting: dict, folds: dict, command: str) -> None:
+    """``<stem>.json`` and ``<stem>.md``: per held-out source, AUROC of the untuned and the tuned discrepancy."""
+    finished = {k: v for k, v in folds.items()}
+    mean = {m: float(np.mean([v[m] for v in finished.values()])) if finished else None
+            for m in ("auroc_untuned", "auroc_tuned")}
+    out = {"setting": setting, "cpu": cpu_description(), "command": command, "folds": finished, "mean": mean}
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    lines = [f"# DDL, leave one source out ({len(finished)} of {len(setting['sources'])} folds)", "",
+             f"Command: `{command}`  ", f"CPU: {out['cpu']}  ",
+             f"Setting: LoRA r={setting['ddl']['rank']} on q/v of the top {setting['ddl']['k']} blocks, "
+             f"lr {setting['ddl']['lr']}, {setting['ddl']['epochs']} epochs, {setting['pairs']} pairs, "
+             f"{setting['ddl']['max_tokens']} tokens, fp32.", "",
+             "| held-out source | humans | AI | AUROC untuned | AUROC tuned | s/pair "
+             "| train d(human) / d(ai), last epoch |",
+             "|---|---|---|---|---|---|---|"]
+    for s, v in finished.items():
+        last = v["train_log"][-1] if v["train_log"] else {}
+        lines.append(f"| {s} | {v['n_human']} | {v['n_ai']} | {v['auroc_untuned']:.3f} | {v['auroc_tuned']:.3f} | "
+                     f"{v['seconds_per_pair']:.2f} | {last.get('mean_d_human', float('nan')):.1f} / "
+                     f"{last.get('mean_d_ai', float('nan')):.1f} |")
+    if finished:
+        lines.append(f"| **mean** | | | {mean['auroc_untuned']:.3f} | {mean['auroc_tuned']:.3f} | | |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
