@@ -93,8 +93,9 @@ def files_tab(det: Any) -> None:
     result = st.session_state.get("uploads_result")
     if result is None:
         return
+    # prob_ai comes printed by the one display rule (detector.display.format_probability: "0.973", "> 0.999"),
+    # as in the CLI table, so the page never shows a number the verdict contradicts
     st.dataframe(explain.upload_table(result.rows), hide_index=True, placeholder="–", column_config={
-        "prob_ai": st.column_config.NumberColumn(format="%.3f"),
         "n_tokens": st.column_config.NumberColumn(format="%d")})
     st.caption("prob_ai is empty where the detector abstains (too short, other language) or the file could not "
                "be read; see the label, status and error columns.")

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.display import format_probability, verdict_note
 from detector.documents import SUPPORTED_EXTENSIONS, Document, DocumentError, is_table, read_input
 from detector.score import ERROR
 
@@ -706,19 +707,27 @@ def score_paths(det: Any, paths: Sequence[str | os.PathLike], out: Path | str | 
 
 
 def format_table(rows: Sequence[dict[str, Any]], max_path: int = 70) -> str:
-    """A fixed-width table (path, label, prob_ai, n_tokens, status) for the terminal."""
+    """A fixed-width table (path, label, prob_ai, n_tokens, status) for the terminal.
+
+    ``prob_ai`` is printed by ``detector.display.format_probability`` (three decimals, "> 0.999" at the cap), the
+    rule the page uses too. A ``note`` column appears when some row's verdict needs its line named
+    (``detector.score.line_notes``: "> 0.999" yet ``uncertain``, because the `ai` line is higher still).
+    """
     def short(path: str) -> str:
         return path if len(path) <= max_path else "..." + path[-(max_path - 3):]
 
     def prob(value: Any) -> str:
-        return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+        return format_probability(value) if isinstance(value, (int, float)) else "-"
 
-    table = [("path", "label", "prob_ai", "n_tokens", "status")]
+    notes = [verdict_note(r.get("warnings")) for r in rows]
+    table = [("path", "label", "prob_ai", "n_tokens", "status", "note")]
     table += [(short(str(r.get("path"))), str(r.get("label") or "-"), prob(r.get("prob_ai")),
-               "-" if r.get("n_tokens") is None else str(r.get("n_tokens")), str(r.get("status")))
-              for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(5)]
-    right = (False, False, True, True, False)
+               "-" if r.get("n_tokens") is None else str(r.get("n_tokens")), str(r.get("status")), note)
+              for r, note in zip(rows, notes)]
+    if not any(notes):
+        table = [line[:5] for line in table]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    right = (False, False, True, True, False, False)
     return "\n".join(
         "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(line, widths, right)).rstrip()
         for line in table

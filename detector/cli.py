@@ -113,6 +113,16 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def _load_failed(what: str, e: BaseException) -> None:
+    """Report a failed detector load. A missing model package (``detector.lm.MissingModelError``) gets its exact
+    install command on a line of its own, so it can be copied as is; other errors are one line with their type."""
+    command = getattr(e, "install_command", None)
+    if isinstance(command, str) and command:
+        _err(f"could not load the detector ({what}): {getattr(e, 'reason', e)}. Install it with:\n\n    {command}\n")
+    else:
+        _err(f"could not load the detector ({what}): {type(e).__name__}: {e}")
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from detector.batch import OutputExistsError, check_output, format_table, iter_inputs, score_paths
 
@@ -153,7 +163,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             try:
                 det = _load_detector(args)
             except Exception as e:  # noqa: BLE001 - any load failure is reported the same way
-                _err(f"could not load the detector ({what}): {type(e).__name__}: {e}")
+                _load_failed(what, e)
                 return EXIT_FAILURE
             summary = score_paths(det, args.paths, args.out, recursive=args.recursive, batch_size=args.batch_size,
                                   resume=args.resume, progress=not args.no_progress)

@@ -16,6 +16,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+# What a reader is shown: within [PROB_FLOOR, 1 - PROB_FLOOR] (``displayed_probability``), printed by
+# ``detector.display.format_probability``; the calibrator itself is not capped (see detector.display).
+from detector.display import PROB_FLOOR
+
 CALIBRATION_METHODS = ("platt", "isotonic")
 # Platt scaling whose slope depends on log(length): short texts carry less evidence, so the same
 # raw score is worth less confidence there than on a long text. One Platt line over all lengths is over-
@@ -28,12 +32,6 @@ LENGTH_REFERENCE = 64.0  # tokens; log(length / this) centres the length term
 # the fit fell back to one line for the whole English bundle.
 LENGTH_FLOOR = 16.0
 EPS = 1e-6
-# What a reader is shown: a calibration set of thousands of texts cannot support certainty beyond about 1 in
-# 1000 (``displayed_probability``). The calibrator itself is not capped: verdict lines and rankings read the
-# uncapped score, because a cap ties the surest AI texts with the top 1% of some sources' humans (the routed
-# English probe scored 1.3% of DetectRL's humans at 0.999, so no `ai` line below the cap could keep that source
-# at 1%, and the verdict went to 12 of 1,200 AI texts instead of 125).
-PROB_FLOOR = 1e-3
 # ``calibrate_from`` keeps this many texts of each class at least; with fewer long texts it uses every length.
 MIN_CALIBRATION_PER_CLASS = 20
 
@@ -44,7 +42,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def displayed_probability(p: np.ndarray | float) -> np.ndarray:
     """P(AI) as a reader is shown it: within [PROB_FLOOR, 1 - PROB_FLOOR]. Only for display: thresholds are
-    compared with the uncapped score, so the order among the surest texts is kept."""
+    compared with the uncapped score, so the order among the surest texts is kept. This is the number files and
+    JSON carry; ``detector.display.format_probability`` is how it is printed (three decimals, "> 0.999")."""
     return np.clip(np.asarray(p, dtype=np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
 
 

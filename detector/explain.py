@@ -17,6 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.display import (
+    ABOVE_CAP,
+    AI_LINE_NOTE,
+    BELOW_FLOOR,
+    HUMAN_LINE_NOTE,
+    PROB_FLOOR,
+    format_line,
+    format_probability,
+)
 from detector.score import (
     ABSTAIN_LABELS,
     AI,
@@ -98,20 +107,20 @@ def language_name(code: str | None) -> str:
 
 
 def format_prob(p: float) -> str:
-    """P(AI) as a two-decimal number; values that would round to 0 or 1 say so instead of claiming certainty."""
-    if p < 0.005:
-        return "< 0.01"
-    if p > 0.995:
-        return "> 0.99"
-    return f"{p:.2f}"
+    """P(AI) as the page prints it: the one rule of ``detector.display.format_probability`` (three decimals,
+    "> 0.999" / "< 0.001" at the cap), the same as the batch table, so no page ever says 1.00 next to a verdict
+    that is not sure."""
+    return format_probability(p)
 
 
 def format_threshold(t: float) -> str:
-    """A verdict threshold: two decimals, three near 0 or 1 where two would round to a misleading 0.00/1.00, and
-    four above 0.999, where the `ai` line can sit beyond the displayed probability's cap (0.9995, not 0.999)."""
-    if t > 0.999:
-        return f"{t:.4f}"
-    return f"{t:.3f}" if t < 0.01 or t > 0.99 else f"{t:.2f}"
+    """A verdict threshold: three decimals like the probability beside it (fewer could print a line below a
+    shown P(AI) that did not reach it), and four or more beyond [0.001, 0.999], where the `ai` line can sit past
+    the displayed probability's cap (0.9995, not 0.999) and must not read 1.000 (``detector.display.format_line``).
+    """
+    if t > 1 - PROB_FLOOR or t < PROB_FLOOR:
+        return format_line(t)
+    return f"{t:.3f}"
 
 
 def format_percent(share: float) -> str:
@@ -134,12 +143,14 @@ def format_number(value: Any) -> str:
 
 def probability_sentence(prob: float) -> str:
     """What a calibrated P(AI) means, in one sentence."""
-    if prob < 0.005:
-        value, share = "P(AI) below 0.01", "almost none"
-    elif prob > 0.995:
-        value, share = "P(AI) above 0.99", "nearly all"
-    else:
-        value, share = f"P(AI) = {format_prob(prob)}", f"about {100 * prob:.0f}%"  # the shown number, as a share
+    shown = format_prob(prob)
+    if shown == BELOW_FLOOR:
+        value, share = f"P(AI) below {PROB_FLOOR:.3f}", "almost none"
+    elif shown == ABOVE_CAP:
+        value, share = f"P(AI) above {1 - PROB_FLOOR:.3f}", "nearly all"
+    else:  # the shown number as a share; one decimal near the ends, so it never reads 0% or 100%
+        pct = 100 * float(shown)
+        value, share = f"P(AI) = {shown}", f"about {pct:.0f}%" if 1 <= pct <= 99 else f"about {pct:.1f}%"
     return (f"{value} is a calibrated probability: among texts that scored like this one in our held-out tests, "
             f"{share} were AI-written.")
 
@@ -235,6 +246,12 @@ _WARNING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"^decoded_as_(.+?)(?:_without_bom)?$",
      "The file was not UTF-8; it was read as {0}."),
     (r"^empty_text$", "The text is empty."),
+    (rf"^{AI_LINE_NOTE}([0-9.]+)$",
+     "Shown rounded: this score is below the 'ai' line of {0} that an 'ai' verdict needs, though it prints as "
+     "high as the line (the number is capped at 0.999 and rounded to three decimals), so it is uncertain."),
+    (rf"^{HUMAN_LINE_NOTE}([0-9.]+)$",
+     "Shown rounded: this score is above the 'human' line of {0} that a 'human' verdict needs, though it prints "
+     "as low as the line (the number is rounded to three decimals), so it is uncertain."),
 ))
 
 
@@ -462,7 +479,10 @@ def score_uploads(det: Any, files: Sequence[tuple[str, bytes]], batch_size: int 
 
 
 def upload_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The page's view of upload rows (UPLOAD_TABLE_COLUMNS): no prob_ai for abstentions, readable warnings."""
+    """The page's view of upload rows (UPLOAD_TABLE_COLUMNS): no prob_ai for abstentions, readable warnings.
+
+    ``prob_ai`` is the printed text (``format_prob``: "0.973", "> 0.999"), like the CLI table; the CSV download
+    keeps the number."""
     out = []
     for r in rows:
         prob = r.get("prob_ai") if r.get("label") not in ABSTAIN_LABELS else None
@@ -470,7 +490,7 @@ def upload_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             else []
         notes = language + [warning_message(w) for w in r.get("warnings") or []]
         out.append({"name": r.get("path"), "label": r.get("label"),
-                    "prob_ai": round(float(prob), 3) if isinstance(prob, (int, float)) else None,
+                    "prob_ai": format_prob(prob) if isinstance(prob, (int, float)) else None,
                     "n_tokens": r.get("n_tokens"), "status": r.get("status"), "error": r.get("error") or "",
                     "notes": " ".join(notes)})
     return out

