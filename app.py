@@ -21,9 +21,9 @@ UPLOAD_TYPES = ["txt", "md", "docx", "pdf", "html", "htm"]
 @st.cache_resource(show_spinner="Loading the language model and detector bundle…")
 def load_detector(bundle: str | None) -> Any:
     """Load the detector once per server (per bundle): the model load is the slow step, scoring is not."""
-    from detector.detector import Detector
+    from detector import load
 
-    return Detector.load(bundle=bundle)
+    return load(bundle=bundle)
 
 
 def show_score(det: Any, score: Score) -> None:

@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls (default 5)")
     args = parser.parse_args(argv)
 
-    from detector.detector import Detector
+    from detector import load
 
     t0 = time.perf_counter()
-    det = Detector.load(bundle=args.bundle)
+    det = load(bundle=args.bundle)
     print(f"load: {time.perf_counter() - t0:.2f}s (bundle {det.bundle.name}, backbone "
           f"{det.bundle.manifest['backbone']['identity']})")
     n_words = len(ESSAY.split())

@@ -331,10 +331,12 @@ class WithOptions:
 
 def load_detector(bundle: str | None = None, lm: str | None = None, dtype: str | None = None,
                   prior: float | None = None, target_fpr: float | None = None) -> WithOptions:
-    """Load the detector the way every batch engine does (``Detector.load``), with the run's options bound."""
-    from detector.detector import Detector
+    """Load the detector the way every batch engine does (``detector.load``), with the run's options bound.
 
-    det = Detector.load(bundle=bundle, lm=lm, dtype=dtype)
+    Routed by language unless a bundle or backbone is named."""
+    from detector import load
+
+    det = load(bundle=bundle, lm=lm, dtype=dtype)
     return WithOptions(det, prior=prior, target_fpr=target_fpr)
 
 
