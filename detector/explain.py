@@ -194,8 +194,8 @@ class Verdict:
     kind: str = "info"  # Streamlit callout to use: info / success / warning / error
 
 
-# Measured (training/writer_bias.py): TOEFL essays by non-native writers sit at a median P(AI) of 0.90 against
-# 0.07 for native essays of the same length, all below the `ai` line. An undecided high number is no evidence.
+# From reports/writer_bias.json (training/writer_bias.py; tests/test_writer_bias.py): non-native writers' essays
+# score high without any AI. An undecided high number is no evidence.
 PLAIN_WRITING_NOTE = ("Plain, predictable writing scores high here without any AI: essays by non-native English "
                       "writers had a median of 0.90 in our test, and none reached the 'ai' line.")
 

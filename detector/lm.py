@@ -153,9 +153,8 @@ def locate_embedded_gguf(name: str) -> Path:
 def default_dtype(device: torch.device) -> torch.dtype:
     """bf16 where the hardware runs it natively (AVX512-BF16/AMX CPUs, recent GPUs), else fp32.
 
-    Measured on SmolLM2: bf16 vs fp32 per-token log-prob mean abs diff 0.038 nats (see
-    tests/test_lm.py::test_bf16_matches_fp32). ``auto`` never picks ``int8``: int8 blocks missed the
-    0.05-nat bound and were not faster than fp32 with AVX2 only (see detector/quantize.py, reports/precision.md).
+    bf16 log-probs stay within a small bound of fp32 (``tests/test_lm.py::test_bf16_matches_fp32`` pins it).
+    ``auto`` never picks ``int8``: see ``detector/quantize.py`` and reports/precision.md.
     """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -84,10 +84,9 @@ class RoutedProbe:
     ``sum_s r_s(x) * z_s(x)``, where ``r(x)`` is a multinomial logistic regression's guess of which training
     source the text resembles and ``z_s`` the expert probe fit on that source alone.
 
-    Why: one probe over every source learns a compromise direction. On the English cached pass a probe per
-    source beat the pooled probe on its own source's test texts (DetectRL 0.961 -> 0.978, HC3-Plus 0.863 ->
-    0.891, Lastde 0.751 -> 0.818) and, routed, also on held-out sources (leave-one-source-out mean 0.701 ->
-    0.719, head alone). A mixture of experts with a learned gate (Jacobs et al., 1991), with the sources as the
+    Why: one probe over every source learns a compromise direction; a probe per source fits its own source
+    better, and routed it also transferred better to held-out sources (docs/decisions.md). A mixture of experts
+    with a learned gate (Jacobs et al., 1991), with the sources as the
     experts' domains; the gate is fit separately, not jointly.
 
     The router reads the token-mean state, so per-token logits mix the experts with the document's weights and

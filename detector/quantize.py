@@ -7,15 +7,9 @@ through ``torch._int_mm``, i.e. oneDNN). The token embedding - tied to the LM he
 stays fp32: quantising that head is what ruined the log-probs in an earlier trial (+1.3 to 1.6 nats per
 token, ../shared/notes/embedded-models.md), since every feature is a log-softmax over those logits.
 
-Why it is NOT the default anywhere (measured on SmolLM2, data/samples, 2004 tokens; reports/precision.md):
-
-* torch's ``quantize_dynamic`` on the block Linears only (fbgemm, one activation scale per tensor):
-  1.54 nats mean |delta log p| against fp32 - the blocks alone break it, not only the head.
-* ``Int8Linear`` (this module, per-token scales, 7-bit weights): 0.21 nats; with 8-bit weights 0.19;
-  with SmoothQuant-style channel smoothing (alpha 0.5) 0.12 / 0.09. The bound is 0.05.
-* speed with the ISA restricted to AVX2 (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
-  MKL_ENABLE_INSTRUCTIONS=AVX2``): the same tokens per CPU-second as fp32 (144 vs 145), not 1.2x faster:
-  quantising activations costs what the integer GEMM saves.
+Why it is NOT the default anywhere: its per-token log-probs miss the 0.05-nat bound against fp32, and with
+the ISA restricted to AVX2 it was no faster than fp32: quantising activations costs what the integer GEMM
+saves (reports/precision.md; the figures are in docs/decisions.md).
 
 So ``detector.lm.resolve_dtype('auto')`` never picks it; ``DETECTOR_DTYPE=int8`` / ``dtype="int8"`` loads it
 (precision ``int8``, its own LM-pass cache key), for measuring on real AVX2-only machines.
@@ -35,12 +29,11 @@ class Int8Linear(nn.Module):
 
     Why per token: torch's ``quantize_dynamic`` uses ONE activation scale for the whole (batch x tokens)
     tensor, so the largest activations anywhere (likely the start token's "attention sink") set that scale
-    and the other tokens lose their precision (measured on SmolLM2: 1.54 nats mean |delta| per token, against
-    0.21 with a scale per token, which keeps each token's own range).
+    and the other tokens lose their precision; a scale per token keeps each token's own range.
 
     Why 7-bit weights (|q| <= 63): without VNNI, x86 int8 GEMMs add pairs of u8*s8
     products in int16; with 8-bit weights those sums saturate and the result silently differs from a VNNI
-    CPU (measured here with ONEDNN_MAX_CPU_ISA=AVX2: off by up to 1.5e5 in int32), with 7-bit they cannot.
+    CPU (docs/decisions.md), with 7-bit they cannot.
     """
 
     WEIGHT_QMAX = 63
