@@ -114,12 +114,12 @@ def child(dtype: str, repeats: int, out: Path, pause_file: str | None, pause_wai
         compute_token_stats(lm, batch_texts, max_tokens=TOKENS, batch_size=BATCH)
 
     def unchunked_stats() -> None:
-        split, chunk = token_stats._split_head, token_stats.STATS_CHUNK_ELEMENTS
-        token_stats._split_head, token_stats.STATS_CHUNK_ELEMENTS = (lambda lm: None), 1 << 40
+        split, chunk = token_stats.split_head, token_stats.STATS_CHUNK_ELEMENTS
+        token_stats.split_head, token_stats.STATS_CHUNK_ELEMENTS = (lambda lm: None), 1 << 40
         try:
             full_stats()
         finally:
-            token_stats._split_head, token_stats.STATS_CHUNK_ELEMENTS = split, chunk
+            token_stats.split_head, token_stats.STATS_CHUNK_ELEMENTS = split, chunk
 
     logits_only()  # warm-up
     full_stats()

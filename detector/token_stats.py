@@ -81,7 +81,7 @@ def _chunked(block, n: int, step: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
-def _split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, float | None] | None:
+def split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, float | None] | None:
     """(base model, output head, final soft-cap) when the LM's logits are the head of the base model's last
     hidden state (``SPLIT_HEAD_MODEL_TYPES``), else None: then the full model is run and its logits chunked."""
     model = lm.model
@@ -93,7 +93,7 @@ def _split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, fl
     return base, head, getattr(model.config, "final_logit_softcapping", None)
 
 
-def _stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: torch.Tensor,
+def stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: torch.Tensor,
                        targets: torch.Tensor) -> dict[str, np.ndarray]:
     """``stats_from_logits`` of ``head(hidden)`` (n, d), the head applied chunk by chunk."""
     def block(a: int, b: int) -> dict[str, np.ndarray]:
@@ -150,7 +150,7 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
     lengths = [len(ids) + 1 for ids, _, _ in encoded]  # +1 for the prefix token
     results: list[TokenStats | None] = [None] * len(texts)
     pad_id = lm.prefix_id
-    split = _split_head(lm)
+    split = split_head(lm)
     for batch in _batches(lengths, batch_size, batch_tokens):
         width = max(lengths[i] for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -168,7 +168,7 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             ids, offsets, truncated = encoded[i]
             n = len(ids)
             targets = input_ids[row, 1 : n + 1].to(lm.device)
-            stats = _stats_from_hidden(split[1], split[2], out.last_hidden_state[row, :n], targets) if split \
+            stats = stats_from_hidden(split[1], split[2], out.last_hidden_state[row, :n], targets) if split \
                 else stats_from_logits(out.logits[row, :n], targets)
             hidden = None
             if hidden_layer is not None:

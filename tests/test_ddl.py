@@ -67,3 +67,24 @@ def test_training_opens_the_gap_and_resumes(tiny_lm, tmp_path) -> None:
     first_epoch, last_epoch = trainer.log_.epochs[0], trainer.log_.epochs[-1]
     assert last_epoch["mean_d_ai"] - last_epoch["mean_d_human"] > first_epoch["mean_d_ai"] - first_epoch["mean_d_human"]
     assert np.isfinite(trainer.score(humans)).all()
+
+
+def test_forked_top_blocks_reproduce_the_tuned_model(tiny_lm, tmp_path) -> None:
+    """The scoring-time fork (untuned lower blocks shared, tuned top merged from LoRA factors) gives the same
+    discrepancy as the trained peft model run end to end."""
+    from detector.token_stats import compute_token_stats
+    from detector.tuned_top import TunedTop, tuned_discrepancy
+    from training.ddl import lora_factors
+
+    pairs = _pairs(3)
+    cfg = DDLConfig(k=1, lr=5e-3, epochs=1, max_tokens=48)
+    trainer = DDLTrainer(tiny_lm, cfg, root=tmp_path).fit(pairs)
+    factors, scale = lora_factors(trainer.model_)
+    assert factors and all(".h.1." in k for k in factors)
+    top = TunedTop(tiny_lm.model, k=1).merge_lora(factors, scale)
+    text = pairs[0][1]
+    (st,) = compute_token_stats(tiny_lm, [text], max_tokens=48, hidden_layer=tiny_lm.num_layers - 1)
+    forked = tuned_discrepancy(top, tiny_lm, st.hidden, st.token_ids)
+    assert forked == pytest.approx(float(trainer.score([text])[0]), rel=1e-4, abs=1e-4)
+    untuned = fast_detectgpt(st.logprob, st.entropy, st.var_ref)
+    assert abs(forked - untuned) > 1e-3  # the fork is the tuned model, not the base one

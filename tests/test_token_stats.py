@@ -158,7 +158,7 @@ def unchunked_reference(lm: LanguageModel, texts: list[str], monkeypatch: pytest
     from detector import token_stats
 
     with monkeypatch.context() as m:
-        m.setattr(token_stats, "_split_head", lambda lm: None)
+        m.setattr(token_stats, "split_head", lambda lm: None)
         m.setattr(token_stats, "STATS_CHUNK_ELEMENTS", 1 << 40)
         return compute_token_stats(lm, texts, **kwargs)
 
@@ -175,9 +175,9 @@ def test_stats_from_logits_chunking_changes_nothing() -> None:
 
 
 def test_split_head_is_used_for_gpt2(tiny_lm: LanguageModel) -> None:
-    from detector.token_stats import _split_head
+    from detector.token_stats import split_head
 
-    split = _split_head(tiny_lm)
+    split = split_head(tiny_lm)
     assert split is not None and split[1] is tiny_lm.model.get_output_embeddings() and split[2] is None
 
 
@@ -213,7 +213,7 @@ def test_split_head_applies_gemma_softcap(tiny_lm: LanguageModel, monkeypatch: p
         model.get_output_embeddings().weight.mul_(50.0)
     gemma = LanguageModel(spec="tiny-gemma3", model=model, tokenizer=tiny_lm.tokenizer, identity="tiny-gemma3",
                           weights_sha256="", prefix_id=tiny_lm.prefix_id, device=torch.device("cpu"))
-    assert token_stats._split_head(gemma) is not None
+    assert token_stats.split_head(gemma) is not None
     reference = unchunked_reference(gemma, TEXTS[:3], monkeypatch, batch_size=2)
     monkeypatch.setattr(token_stats, "STATS_CHUNK_ELEMENTS", config.vocab_size * 7)
     for a, b in zip(compute_token_stats(gemma, TEXTS[:3], batch_size=2), reference):

@@ -235,3 +235,19 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def lora_factors(model) -> tuple[dict[str, torch.Tensor], float]:
+    """The trained LoRA factors of a peft model as ``{<backbone module path>.A / .B: tensor}`` and their scale,
+    the form ``detector.tuned_top.TunedTop.merge_lora`` and bundles take."""
+    factors: dict[str, torch.Tensor] = {}
+    scales = set()
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            path = name.removeprefix("base_model.model.")
+            factors[path + ".A"] = module.lora_A["default"].weight.detach().float().clone()
+            factors[path + ".B"] = module.lora_B["default"].weight.detach().float().clone()
+            scales.add(float(module.scaling["default"]))
+    if len(scales) != 1:
+        raise ValueError(f"expected one LoRA scale, found {sorted(scales)}")
+    return factors, scales.pop()
