@@ -157,6 +157,34 @@ def run_product(lm, texts: list[str], batch_size: int, max_tokens: int) -> tuple
     return feats, sum(s.n_tokens for s in stats)
 
 
+def run_fork(lm, texts: list[str], batch_size: int, max_tokens: int, k: int) -> tuple[list[dict[str, float]], int]:
+    """The product path plus the DDL fork (``detector.tuned_top``): the pass also keeps the hidden state entering
+    block L-k, and a copy of the top k blocks, the final norm and the LM head run on it for the tuned discrepancy.
+
+    The copy's weights are the backbone's own (merged LoRA factors change no cost), so this times the fork
+    before any adapter is trained.
+    """
+    import torch
+
+    from detector.features import extract_features
+    from detector.sentences import sentence_spans
+    from detector.token_stats import compute_token_stats
+    from detector.tuned_top import TunedTop, tuned_discrepancy
+
+    if not hasattr(run_fork, "top"):
+        run_fork.top = TunedTop(lm.model, k)
+    stats = compute_token_stats(lm, texts, max_tokens=max_tokens, batch_size=batch_size,
+                                hidden_layer=lm.num_layers - k)
+    feats = []
+    with torch.inference_mode():
+        for s, t in zip(stats, texts):
+            f = extract_features(s, sentence_spans(t))
+            f["tuned_discrepancy"] = tuned_discrepancy(run_fork.top, lm, s.hidden, s.token_ids)
+            s.hidden = None
+            feats.append(f)
+    return feats, sum(s.n_tokens for s in stats)
+
+
 def _naive_forward(lm, input_ids):
     import torch
 
@@ -217,11 +245,15 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     texts = build_texts(args.n_texts)
     t0 = time.perf_counter()
-    dtype = {"product": args.product_dtype or None, "int8": "int8"}.get(args.worker, "float32")
+    dtype = {"product": args.product_dtype or None, "fork": args.product_dtype or None,
+             "int8": "int8"}.get(args.worker, "float32")
     lm = load_lm(args.lm, device="cpu", dtype=dtype)
     runners = {"naive": run_naive, "multipass": run_multipass}
     load_s = time.perf_counter() - t0
-    if args.worker in ("product", "int8"):
+    if args.worker == "fork":
+        def call(batch: list[str]) -> tuple[list[dict[str, float]], int]:
+            return run_fork(lm, batch, args.batch_size, args.max_tokens, args.fork_k)
+    elif args.worker in ("product", "int8"):
         def call(batch: list[str]) -> tuple[list[dict[str, float]], int]:
             return run_product(lm, batch, args.batch_size, args.max_tokens)
     else:
@@ -248,7 +280,7 @@ def run_in_subprocess(method: str, args: argparse.Namespace) -> dict:
     """Run one method in a fresh Python process (so its peak RSS is its own) and parse its result."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--n-texts", str(args.n_texts),
            "--lm", args.lm, "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens),
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--fork-k", str(args.fork_k)]
     if args.emulate_avx2:
         cmd += ["--product-dtype", "float32"]  # what auto picks on an AVX2-only CPU
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
@@ -281,7 +313,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
-    parser.add_argument("--worker", choices=("product", "naive", "multipass", "int8"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("product", "naive", "multipass", "int8", "fork"), help=argparse.SUPPRESS)
+    parser.add_argument("--fork-k", type=int, default=0,
+                        help="also time the product with the DDL fork over the top K blocks (0: skip); "
+                             "the issue's bar: at most 1.5x the product's time per text")
     parser.add_argument("--product-dtype", default="", help=argparse.SUPPRESS)
     parser.add_argument("--skip-multipass", action="store_true", help="skip the slow 4-pass comparison")
     parser.add_argument("--skip-int8", action="store_true", help="skip the experimental int8 line")
@@ -309,6 +344,14 @@ def main(argv: list[str] | None = None) -> None:
     naive = run_in_subprocess("naive", args)
     product_tok_s, product_dtype = report(product, "(1 pass/text, batched)")
     naive_tok_s, _ = report(naive, "(1 pass/text, unbatched, fp32)")
+    if args.fork_k:
+        fork = run_in_subprocess("fork", args)
+        fork_tok_s, _ = report(fork, f"(1 pass/text, batched, + tuned top {args.fork_k} blocks)")
+        ratio = product_tok_s / fork_tok_s
+        verdict = "met" if ratio <= 1.5 else "NOT met"
+        print(f"fork: time per text {ratio:.2f}x the product's (bar: <= 1.5x -> {verdict});"
+              f" peak RSS {fork['peak_rss_mb']:.0f} MB (bar {TARGET_PEAK_RSS_MB:.0f} MB -> "
+              f"{'met' if fork['peak_rss_mb'] <= TARGET_PEAK_RSS_MB else 'NOT met'})")
     int8 = None if args.skip_int8 else run_in_subprocess("int8", args)
     if int8 is not None:
         int8_tok_s, _ = report(int8, "(1 pass/text, batched, int8 blocks; experimental, never auto)")

@@ -26,14 +26,20 @@ from detector.token_stats import split_head, stats_from_hidden
 
 
 class TunedTop(nn.Module):
-    """Top-k blocks + final norm (fp32) whose attention projections carry merged LoRA deltas."""
+    """Top-k blocks + final norm whose attention projections carry merged LoRA deltas.
+
+    It runs at the backbone's precision (bf16 where the CPU is fast at it): the deltas are merged in fp32 first,
+    and only inference runs on the rounded weights (training keeps fp32, ``training/ddl.py``).
+    """
 
     def __init__(self, backbone: PreTrainedModel, k: int) -> None:
         super().__init__()
         self.k = k
+        self.dtype = next(backbone.parameters()).dtype
         self.body = ClassifierHead.from_backbone(backbone, k).body  # the score layer of a head is not needed
         self.body.requires_grad_(False)
         self.eval()  # no dropout at scoring time (GPT-2 configs carry 0.1)
+        self.body.to(self.dtype)
         self.n_layers = int(backbone.config.num_hidden_layers)
 
     def merge_lora(self, factors: dict[str, torch.Tensor], scale: float) -> TunedTop:
@@ -51,14 +57,15 @@ class TunedTop(nn.Module):
             delta = scale * (factors[name + ".B"].float() @ factors[name + ".A"].float())
             weight = target.weight
             with torch.no_grad():  # GPT-2's Conv1D stores (in, out): the transposed delta
-                weight += delta.T if weight.shape != delta.shape else delta
+                merged = weight.float() + (delta.T if weight.shape != delta.shape else delta)
+                weight.copy_(merged.to(weight.dtype))
         return self
 
     @torch.inference_mode()
     def hidden(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final hidden states (n, d) of one text from its hidden state entering block L-k (n, d), prefix row
         first."""
-        h = hidden.to(torch.float32)[None]
+        h = hidden.to(self.dtype)[None]
         mask = torch.ones(h.shape[:2], dtype=torch.long, device=h.device)
         return self.body(inputs_embeds=h, attention_mask=mask, use_cache=False).last_hidden_state[0]
 
