@@ -52,23 +52,15 @@ def make_pairs(df: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
     rng = np.random.default_rng(seed)
     humans = df[df["label"] == "human"]
     ais = df[df["label"] == "ai"]
+    key = "pair_id" if df["pair_id"].notna().any() else "domain"
+    by_key = {k: g["text"].tolist() for k, g in ais[ais[key].notna()].groupby(key)}
     pairs: list[tuple[str, str]] = []
-    if df["pair_id"].notna().any():
-        by_pid = {k: g["text"].tolist() for k, g in ais[ais["pair_id"].notna()].groupby("pair_id")}
-        for _, h in humans.sample(frac=1.0, random_state=seed).iterrows():
-            cands = by_pid.get(h["pair_id"])
-            if cands:
-                pairs.append((h["text"], cands[int(rng.integers(len(cands)))]))
-            if len(pairs) >= n:
-                break
-    else:
-        by_dom = {k: g["text"].tolist() for k, g in ais.groupby("domain")}
-        for _, h in humans.sample(frac=1.0, random_state=seed).iterrows():
-            cands = by_dom.get(h["domain"])
-            if cands:
-                pairs.append((h["text"], cands[int(rng.integers(len(cands)))]))
-            if len(pairs) >= n:
-                break
+    for _, h in humans.sample(frac=1.0, random_state=seed).iterrows():
+        cands = by_key.get(h[key])
+        if cands:
+            pairs.append((h["text"], cands[int(rng.integers(len(cands)))]))
+        if len(pairs) >= n:
+            break
     return pairs
 
 
