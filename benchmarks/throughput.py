@@ -157,7 +157,7 @@ def run_product(lm, texts: list[str], batch_size: int, max_tokens: int) -> tuple
     return feats, sum(s.n_tokens for s in stats)
 
 
-def run_fork(lm, texts: list[str], batch_size: int, max_tokens: int, k: int) -> tuple[list[dict[str, float]], int]:
+def run_fork(lm, top, texts: list[str], batch_size: int, max_tokens: int) -> tuple[list[dict[str, float]], int]:
     """The product path plus the DDL fork (``detector.tuned_top``): the pass also keeps the hidden state entering
     block L-k, and a copy of the top k blocks, the final norm and the LM head run on it for the tuned discrepancy.
 
@@ -169,17 +169,15 @@ def run_fork(lm, texts: list[str], batch_size: int, max_tokens: int, k: int) -> 
     from detector.features import extract_features
     from detector.sentences import sentence_spans
     from detector.token_stats import compute_token_stats
-    from detector.tuned_top import TunedTop, tuned_discrepancy
+    from detector.tuned_top import tuned_discrepancy
 
-    if not hasattr(run_fork, "top"):
-        run_fork.top = TunedTop(lm.model, k)
     stats = compute_token_stats(lm, texts, max_tokens=max_tokens, batch_size=batch_size,
-                                hidden_layer=lm.num_layers - k)
+                                hidden_layer=lm.num_layers - top.k)
     feats = []
     with torch.inference_mode():
         for s, t in zip(stats, texts):
             f = extract_features(s, sentence_spans(t))
-            f["tuned_discrepancy"] = tuned_discrepancy(run_fork.top, lm, s.hidden, s.token_ids)
+            f["tuned_discrepancy"] = tuned_discrepancy(top, lm, s.hidden, s.token_ids)
             s.hidden = None
             feats.append(f)
     return feats, sum(s.n_tokens for s in stats)
@@ -251,8 +249,12 @@ def worker(args: argparse.Namespace) -> None:
     runners = {"naive": run_naive, "multipass": run_multipass}
     load_s = time.perf_counter() - t0
     if args.worker == "fork":
+        from detector.tuned_top import TunedTop
+
+        top = TunedTop(lm.model, args.fork_k)  # built before timing, as a loaded bundle would be
+
         def call(batch: list[str]) -> tuple[list[dict[str, float]], int]:
-            return run_fork(lm, batch, args.batch_size, args.max_tokens, args.fork_k)
+            return run_fork(lm, top, batch, args.batch_size, args.max_tokens)
     elif args.worker in ("product", "int8"):
         def call(batch: list[str]) -> tuple[list[dict[str, float]], int]:
             return run_product(lm, batch, args.batch_size, args.max_tokens)

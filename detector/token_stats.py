@@ -94,29 +94,34 @@ def split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, flo
 
 
 def stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: torch.Tensor,
-                       targets: torch.Tensor) -> dict[str, np.ndarray]:
-    """``stats_from_logits`` of ``head(hidden)`` (n, d), the head applied chunk by chunk."""
+                       targets: torch.Tensor, *, ranks: bool = True) -> dict[str, np.ndarray]:
+    """``stats_from_logits`` of ``head(hidden)`` (n, d), the head applied chunk by chunk.
+
+    ``ranks=False`` skips the vocabulary-wide rank comparison (no ``rank`` key): the analytic discrepancy of the
+    tuned fork (``detector.tuned_top``) needs only the log-prob, entropy and variance terms.
+    """
     def block(a: int, b: int) -> dict[str, np.ndarray]:
         logits = head(hidden[a:b])
         if softcap is not None:  # as the model's own forward does (Gemma 2/3)
             logits = torch.tanh(logits / softcap) * softcap
-        return _stats_block(logits, targets[a:b])
+        return _stats_block(logits, targets[a:b], ranks=ranks)
 
     return _chunked(block, int(hidden.shape[0]), _chunk_positions(int(head.out_features)))  # also int8 Linear
 
 
-def _stats_block(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
+def _stats_block(logits: torch.Tensor, targets: torch.Tensor, *, ranks: bool = True) -> dict[str, np.ndarray]:
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
-    rank = (logp_all > logp[:, None]).sum(-1) + 1
     p = logp_all.exp()
     entropy = -(p * logp_all).sum(-1)
     # Var[log p] around its mean -entropy, centred first: E[x^2] - E[x]^2 cancels catastrophically in
     # fp32 when the entropy is high (~1e-4 absolute error); this form is as fast and ~100x more accurate.
     centred = logp_all + entropy[:, None]
     var_ref = torch.linalg.vecdot(p, centred.square_())
-    return {"logprob": logp.cpu().numpy(), "rank": rank.cpu().numpy(),
-            "entropy": entropy.cpu().numpy(), "var_ref": var_ref.cpu().numpy()}
+    out = {"logprob": logp.cpu().numpy(), "entropy": entropy.cpu().numpy(), "var_ref": var_ref.cpu().numpy()}
+    if ranks:
+        out["rank"] = ((logp_all > logp[:, None]).sum(-1) + 1).cpu().numpy()
+    return out
 
 
 def _batches(lengths: Sequence[int], batch_size: int, batch_tokens: int) -> list[list[int]]:

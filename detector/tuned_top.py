@@ -20,11 +20,9 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from detector.classifier import ClassifierHead
+from detector.features import fast_detectgpt
 from detector.lm import LanguageModel
-from detector.token_stats import split_head
-
-# Positions whose full-vocabulary log-probs are held at once (~128 MB of fp32 temporaries for SmolLM2).
-DISCREPANCY_CHUNK = 256
+from detector.token_stats import split_head, stats_from_hidden
 
 
 class TunedTop(nn.Module):
@@ -85,19 +83,9 @@ def tuned_discrepancy(top: TunedTop, lm: LanguageModel, hidden: torch.Tensor,
     _, head, softcap = split
     out = top.hidden(hidden)[:n].to(head.weight.dtype)
     targets = torch.as_tensor(np.asarray(token_ids), dtype=torch.long, device=out.device)
-    num = var = 0.0
-    with torch.inference_mode():  # only what the discrepancy needs (no ranks), chunked as the LM pass is
-        for a in range(0, n, DISCREPANCY_CHUNK):
-            logits = head(out[a: a + DISCREPANCY_CHUNK]).float()
-            if softcap is not None:
-                logits = torch.tanh(logits / softcap) * softcap
-            logp = torch.log_softmax(logits, dim=-1)
-            p = logp.exp()
-            entropy = -(p * logp).sum(-1)
-            lp_x = logp.gather(-1, targets[a: a + DISCREPANCY_CHUNK, None]).squeeze(-1)
-            num += float((lp_x + entropy).sum())
-            var += float(torch.linalg.vecdot(p, (logp + entropy[:, None]).square_()).sum())
-    return num / var ** 0.5 if var > 0 else 0.0
+    with torch.inference_mode():  # only the discrepancy's terms: no vocabulary-wide ranks
+        st = stats_from_hidden(head, softcap, out, targets, ranks=False)
+    return fast_detectgpt(st["logprob"], st["entropy"], st["var_ref"])
 
 
 def _split_block_path(name: str) -> tuple[str, int, str]:

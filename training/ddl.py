@@ -19,7 +19,6 @@ import copy
 import hashlib
 import json
 import math
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -229,12 +228,6 @@ def _save(path: Path, model, opt, sched, log: TrainLog) -> None:
     torch.save({"adapter": _adapter_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
                 "log": asdict(log)}, tmp)
     tmp.replace(path)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def lora_factors(model) -> tuple[dict[str, torch.Tensor], float]:

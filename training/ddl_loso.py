@@ -119,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     for held in args.folds or sources:
         if held in done:
             continue
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0:
+            break
         others = [s for s in sources if s != held]
         pairs: list[tuple[str, str]] = []
         for s in others:
             part = df[(df["source"] == s) & (df["split"] == "train")]
             pairs += make_pairs(part, args.pairs // len(others), seed=0)
-        remaining = None if deadline is None else deadline - time.perf_counter()
-        if remaining is not None and remaining <= 0:
-            break
         print(f"[ddl-loso] fold {held}: {len(pairs)} pairs from {others}", file=sys.stderr)
         trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
         if not trainer.finished_:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_report(stem: Path, setting: dict, folds: dict, command: str) -> None:
     """``<stem>.json`` and ``<stem>.md``: per held-out source, AUROC of the untuned and the tuned discrepancy."""
-    finished = {k: v for k, v in folds.items()}
+    finished = folds
     mean = {m: float(np.mean([v[m] for v in finished.values()])) if finished else None
             for m in ("auroc_untuned", "auroc_tuned")}
     out = {"setting": setting, "cpu": cpu_description(), "command": command, "folds": finished, "mean": mean}
