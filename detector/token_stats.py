@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from detector.lm import LanguageModel
+from detector.witness import witness_moments
 
 DEFAULT_MAX_TOKENS = 512
 # Padding budget for one batch (rows x longest row), keeps peak memory flat on CPU.
@@ -44,6 +45,9 @@ class TokenStats:
     hidden: torch.Tensor | None = None  # (n + 1, d) input of block L-k, prefix row first
     pooled: np.ndarray | None = None  # (len(pooled_layers), d) token-mean hidden states (prefix excluded), fp32
     layer_states: torch.Tensor | None = None  # (len(token_layers), n, d) per-token hidden states, fp32
+    # AdaDetectGPT witness moments per token (``detector.witness``): residual (n, K), packed covariance (n, 2K-1)
+    witness_residual: np.ndarray | None = None
+    witness_cov: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -58,14 +62,14 @@ def tokenize(lm: LanguageModel, text: str, max_tokens: int) -> tuple[list[int], 
     return ids[:max_tokens], offsets[:max_tokens], truncated
 
 
-def stats_from_logits(logits: torch.Tensor, targets: torch.Tensor,
-                      chunk_size: int | None = None) -> dict[str, np.ndarray]:
+def stats_from_logits(logits: torch.Tensor, targets: torch.Tensor, chunk_size: int | None = None,
+                      witness: bool = False) -> dict[str, np.ndarray]:
     """Per-position statistics of ``targets`` (n,) under next-token ``logits`` (n, V), in fp32.
 
     Computed ``chunk_size`` positions at a time (default: ``STATS_CHUNK_ELEMENTS // V``) so the fp32
     temporaries stay bounded for large vocabularies; each position is independent, so chunking changes nothing.
     """
-    return _chunked(lambda a, b: _stats_block(logits[a:b], targets[a:b]), int(logits.shape[0]),
+    return _chunked(lambda a, b: _stats_block(logits[a:b], targets[a:b], witness=witness), int(logits.shape[0]),
                     chunk_size or _chunk_positions(int(logits.shape[-1])))
 
 
@@ -94,22 +98,24 @@ def split_head(lm: LanguageModel) -> tuple[torch.nn.Module, torch.nn.Module, flo
 
 
 def stats_from_hidden(head: torch.nn.Module, softcap: float | None, hidden: torch.Tensor,
-                       targets: torch.Tensor, *, ranks: bool = True) -> dict[str, np.ndarray]:
+                       targets: torch.Tensor, *, ranks: bool = True, witness: bool = False) -> dict[str, np.ndarray]:
     """``stats_from_logits`` of ``head(hidden)`` (n, d), the head applied chunk by chunk.
 
     ``ranks=False`` skips the vocabulary-wide rank comparison (no ``rank`` key): the analytic discrepancy of the
-    tuned fork (``detector.tuned_top``) needs only the log-prob, entropy and variance terms.
+    tuned fork (``detector.tuned_top``) needs only the log-prob, entropy and variance terms. ``witness=True`` adds
+    the AdaDetectGPT witness moments (``witness_residual``, ``witness_cov``; ``detector.witness``).
     """
     def block(a: int, b: int) -> dict[str, np.ndarray]:
         logits = head(hidden[a:b])
         if softcap is not None:  # as the model's own forward does (Gemma 2/3)
             logits = torch.tanh(logits / softcap) * softcap
-        return _stats_block(logits, targets[a:b], ranks=ranks)
+        return _stats_block(logits, targets[a:b], ranks=ranks, witness=witness)
 
     return _chunked(block, int(hidden.shape[0]), _chunk_positions(int(head.out_features)))  # also int8 Linear
 
 
-def _stats_block(logits: torch.Tensor, targets: torch.Tensor, *, ranks: bool = True) -> dict[str, np.ndarray]:
+def _stats_block(logits: torch.Tensor, targets: torch.Tensor, *, ranks: bool = True,
+                 witness: bool = False) -> dict[str, np.ndarray]:
     logp_all = torch.log_softmax(logits.float(), dim=-1)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
     p = logp_all.exp()
@@ -121,6 +127,9 @@ def _stats_block(logits: torch.Tensor, targets: torch.Tensor, *, ranks: bool = T
     out = {"logprob": logp.cpu().numpy(), "entropy": entropy.cpu().numpy(), "var_ref": var_ref.cpu().numpy()}
     if ranks:
         out["rank"] = ((logp_all > logp[:, None]).sum(-1) + 1).cpu().numpy()
+    if witness:
+        residual, cov = witness_moments(logp_all, targets)
+        out["witness_residual"], out["witness_cov"] = residual.cpu().numpy(), cov.cpu().numpy()
     return out
 
 
@@ -143,13 +152,15 @@ def _batches(lengths: Sequence[int], batch_size: int, batch_tokens: int) -> list
 def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: int = DEFAULT_MAX_TOKENS,
                         batch_size: int = 8, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                         hidden_layer: int | None = None,
-                        pooled_layers: Sequence[int] = (), token_layers: Sequence[int] = ()) -> list[TokenStats]:
+                        pooled_layers: Sequence[int] = (), token_layers: Sequence[int] = (),
+                        witness: bool = False) -> list[TokenStats]:
     """Token statistics for each text from one forward pass; ``hidden_layer`` also keeps that layer's input.
 
     Texts with no tokens get empty arrays. ``hidden_layer`` indexes ``hidden_states`` (0 = embeddings,
     i = input of block i), so ``num_layers - k`` is what a top-k classifier head starts from.
     ``pooled_layers`` (same indexing) also keeps the token-mean of those layers, for linear-probe heads;
     ``token_layers`` keeps their per-token states (the probe's per-token logits, for sentence scores).
+    ``witness`` also keeps the AdaDetectGPT witness moments of each token (``detector.witness``).
     """
     encoded = [tokenize(lm, t, max_tokens) for t in texts]
     lengths = [len(ids) + 1 for ids, _, _ in encoded]  # +1 for the prefix token
@@ -173,8 +184,8 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             ids, offsets, truncated = encoded[i]
             n = len(ids)
             targets = input_ids[row, 1 : n + 1].to(lm.device)
-            stats = stats_from_hidden(split[1], split[2], out.last_hidden_state[row, :n], targets) if split \
-                else stats_from_logits(out.logits[row, :n], targets)
+            stats = stats_from_hidden(split[1], split[2], out.last_hidden_state[row, :n], targets, witness=witness) \
+                if split else stats_from_logits(out.logits[row, :n], targets, witness=witness)
             hidden = None
             if hidden_layer is not None:
                 hidden = out.hidden_states[hidden_layer][row, : n + 1].detach().to("cpu").clone()
@@ -188,6 +199,8 @@ def compute_token_stats(lm: LanguageModel, texts: Sequence[str], *, max_tokens: 
             results[i] = TokenStats(token_ids=np.asarray(ids, dtype=np.int64), offsets=offsets,
                                     logprob=stats["logprob"], rank=stats["rank"].astype(np.int64),
                                     entropy=stats["entropy"], var_ref=stats["var_ref"],
-                                    truncated=truncated, hidden=hidden, pooled=pooled, layer_states=states)
+                                    truncated=truncated, hidden=hidden, pooled=pooled, layer_states=states,
+                                    witness_residual=stats.get("witness_residual"),
+                                    witness_cov=stats.get("witness_cov"))
         del out
     return results  # type: ignore[return-value]

@@ -88,3 +88,16 @@ def test_forked_top_blocks_reproduce_the_tuned_model(tiny_lm, tmp_path) -> None:
     assert forked == pytest.approx(float(trainer.score([text])[0]), rel=1e-4, abs=1e-4)
     untuned = fast_detectgpt(st.logprob, st.entropy, st.var_ref)
     assert abs(forked - untuned) > 1e-3  # the fork is the tuned model, not the base one
+
+
+def test_saved_adapter_gives_the_same_factors(tiny_lm, tmp_path) -> None:
+    """A fold's adapter file (``adapter-epochN.pt``) merges into the fork exactly as the live peft model does."""
+    from training.ddl import adapter_factors, lora_factors
+
+    pairs = _pairs(2)
+    cfg = DDLConfig(k=1, lr=5e-3, epochs=1, max_tokens=32)
+    trainer = DDLTrainer(tiny_lm, cfg, root=tmp_path).fit(pairs)
+    live, live_scale = lora_factors(trainer.model_)
+    saved, saved_scale = adapter_factors(torch.load(trainer.run_dir(pairs) / "adapter-epoch1.pt"), cfg)
+    assert saved_scale == live_scale and saved.keys() == live.keys()
+    assert all(torch.equal(saved[k], live[k]) for k in live)

@@ -244,3 +244,15 @@ def lora_factors(model) -> tuple[dict[str, torch.Tensor], float]:
     if len(scales) != 1:
         raise ValueError(f"expected one LoRA scale, found {sorted(scales)}")
     return factors, scales.pop()
+
+
+def adapter_factors(state: dict[str, torch.Tensor], cfg: DDLConfig) -> tuple[dict[str, torch.Tensor], float]:
+    """``lora_factors`` of a saved adapter state (``adapter-epochN.pt``), without rebuilding the peft model."""
+    factors: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        for part, tag in ((".lora_A.default.weight", ".A"), (".lora_B.default.weight", ".B")):
+            if key.endswith(part):
+                factors[key.removeprefix("base_model.model.").removesuffix(part) + tag] = value.float().clone()
+    if not factors:
+        raise ValueError("no LoRA factors in this state")
+    return factors, cfg.alpha / cfg.rank

@@ -64,6 +64,16 @@ def make_pairs(df: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def fold_pairs(df: pd.DataFrame, held: str | None, n_pairs: int) -> list[tuple[str, str]]:
+    """The training pairs of the fold that holds ``held`` out (None: the shipped adapter, every source): train-split
+    pairs, ``n_pairs`` spread evenly over the sources trained on."""
+    others = [s for s in sorted(df["source"].unique()) if s != held]
+    pairs: list[tuple[str, str]] = []
+    for s in others:
+        pairs += make_pairs(df[(df["source"] == s) & (df["split"] == "train")], n_pairs // len(others), seed=0)
+    return pairs
+
+
 def _auroc(y: np.ndarray, score: np.ndarray) -> float:
     """AUROC of a raw score (higher = AI); ``training.metrics.auroc`` takes probabilities only."""
     return float(roc_auc_score(y, score))
@@ -101,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    ap.add_argument("--full", action="store_true", help="also train the shipped adapter on every source's pairs")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lm", default=DEFAULT_LM)
     ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "ddl_loso"))
@@ -122,12 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         remaining = None if deadline is None else deadline - time.perf_counter()
         if remaining is not None and remaining <= 0:
             break
-        others = [s for s in sources if s != held]
-        pairs: list[tuple[str, str]] = []
-        for s in others:
-            part = df[(df["source"] == s) & (df["split"] == "train")]
-            pairs += make_pairs(part, args.pairs // len(others), seed=0)
-        print(f"[ddl-loso] fold {held}: {len(pairs)} pairs from {others}", file=sys.stderr)
+        pairs = fold_pairs(df, held, args.pairs)
+        print(f"[ddl-loso] fold {held}: {len(pairs)} pairs from {sorted(set(sources) - {held})}", file=sys.stderr)
         trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
         if not trainer.finished_:
             print(f"[ddl-loso] fold {held}: stopped after {trainer.log_.steps_done} steps; rerun to resume",
@@ -150,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         store.write_text(json.dumps(done, indent=1))
         print(f"[ddl-loso] {held}: untuned {done[held]['auroc_untuned']:.3f}  tuned {done[held]['auroc_tuned']:.3f}",
               file=sys.stderr)
+    if args.full:  # the adapter a bundle ships: every source's train pairs, judged by the folds above
+        pairs = fold_pairs(df, None, args.pairs)
+        print(f"[ddl-loso] shipped adapter: {len(pairs)} pairs from {sources}", file=sys.stderr)
+        remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
+        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
+        print(f"[ddl-loso] shipped adapter {'done' if trainer.finished_ else 'stopped; rerun to resume'}: "
+              f"{trainer.run_dir(pairs)}", file=sys.stderr)
     write_report(Path(args.report), setting, done, " ".join(["python -m training.ddl_loso", *(argv or sys.argv[1:])]))
     return 0
 

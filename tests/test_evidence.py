@@ -1,0 +1,45 @@
+"""The six-source evidence pass: witness moments from the same pass, and a resumable cache keyed by text."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from detector.token_stats import compute_token_stats
+from detector.tuned_top import TunedTop
+from detector.witness import identity_beta, witness_statistic
+from synthetic import ai_text, human_text
+from training import evidence
+
+
+def test_pass_witness_moments_give_fast_detectgpt_at_the_identity(tiny_lm) -> None:
+    """With w(z) = z the witness statistic from the pass's moments is the Fast-DetectGPT feature, up to the fp32
+    rounding of the moments' E[B^2] - E[B]^2 form over a whole vocabulary."""
+    from detector.features import fast_detectgpt
+
+    text = ai_text(random.Random(0))
+    (st,) = compute_token_stats(tiny_lm, [text], max_tokens=64, witness=True)
+    assert st.witness_residual.shape == (st.n_tokens, 8) and st.witness_cov.shape == (st.n_tokens, 15)
+    t = witness_statistic(st.witness_residual, st.witness_cov, identity_beta())
+    assert t == pytest.approx(fast_detectgpt(st.logprob, st.entropy, st.var_ref), rel=2e-2)
+
+
+def test_evidence_is_cached_and_resumes(tiny_lm, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DETECTOR_CACHE_DIR", str(tmp_path))
+    rng = random.Random(3)
+    texts = [human_text(rng) for _ in range(3)] + [ai_text(rng) for _ in range(3)]
+    tops = {"base": TunedTop(tiny_lm.model, 1)}
+    monkeypatch.setattr(evidence, "SHARD_SIZE", 2)
+    first, finished = evidence.run_evidence(tiny_lm, texts, tops, max_tokens=48, k=1, max_seconds=0.0)
+    assert not finished and len(first) == 2  # stopped after the first shard
+    calls = []
+    real = evidence.text_evidence
+    monkeypatch.setattr(evidence, "text_evidence", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    done, finished = evidence.run_evidence(tiny_lm, texts, tops, max_tokens=48, k=1)
+    assert finished and len(done) == 6 and sum(calls) == 4  # only the texts not yet cached
+    rec = done[evidence.text_key(texts[0])]
+    # an untuned fork is the base model: its discrepancy is the pass's own Fast-DetectGPT feature
+    assert rec["tuned"]["base"] == pytest.approx(rec["features"]["fast_detectgpt"], rel=1e-4, abs=1e-4)
+    assert rec["witness_residual"].shape == (8,) and np.isfinite(rec["witness_cov"]).all()

@@ -1,0 +1,422 @@
+"""Six English sources, judged by the sources each model never saw: ``python -m training.six_source`` (see --help).
+
+What it measures, on a balanced sample of every source's non-train texts (split by prompt, cleaned of layout
+shortcuts, ``training.ddl_loso.load_clean``):
+
+1. evidence per text (``training.evidence``): zero-shot features, witness moments, probe states, and the tuned
+   discrepancy of each DDL adapter (one adapter per leave-one-source-out fold, trained without that source by
+   ``python -m training.ddl_loso --full``, plus the shipped one trained on all six);
+2. per fold and per evidence set (DDL alone, the zero-shot features alone, the probe, and their combinations)
+   a logistic combiner fit on the other five sources, scored on the held-out one;
+3. the probability a user would see on a new collection: each fold's raw scores are calibrated by a Platt
+   line fit on the *other folds'* held-out scores (out-of-source calibration), so no fold's texts calibrate
+   their own probabilities; the fold's `ai` line is the strictest 1%-FPR line over the other folds' held-out
+   humans (each source, each length bucket), so ``ai_fpr`` measures the promise on a source it never saw;
+4. per domain, variant (against the same source's humans), length, and a leave-one-generator-out table.
+
+Writes ``reports/six_source.json`` and ``reports/six_source.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from detector.combiner import Calibrator
+from detector.lm import DEFAULT_LM, cpu_description, load_lm
+from detector.thresholds import threshold_at_fnr, threshold_at_fpr
+from detector.tuned_top import TunedTop
+from detector.witness import WitnessFit, witness_statistic
+from training.config import COMBINER_FEATURES, NOT_SHIPPED
+from training.data import REPO_ROOT
+from training.ddl import DDLConfig, DDLTrainer, adapter_factors
+from training.ddl_loso import SIX_SOURCES, fold_pairs, load_clean
+from training.evidence import run_evidence
+from training.featurize import text_key
+from training.fit import LOG_FEATURES
+from training.metrics import auroc, brier, expected_calibration_error, length_bucket, tpr_at_fpr
+
+ZERO_SHOT = tuple(n for n in COMBINER_FEATURES if n not in NOT_SHIPPED)
+# The evidence sets compared (the ablation): each is a logistic combiner over these columns.
+EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
+    "ddl": ("tuned_discrepancy",),
+    "witness": ("witness",),
+    "zero_shot": ZERO_SHOT,
+    "probe": ("probe_logit",),
+    "zero_shot+witness": (*ZERO_SHOT, "witness"),
+    "zero_shot+ddl": (*ZERO_SHOT, "tuned_discrepancy"),
+    "zero_shot+ddl+witness": (*ZERO_SHOT, "tuned_discrepancy", "witness"),
+    "zero_shot+ddl+witness+probe": (*ZERO_SHOT, "tuned_discrepancy", "witness", "probe_logit"),
+}
+PROBE_C = 0.002  # the shipped probe's strongest-travelling regularisation (training.designs.PROBE_C_GRID)
+PROBE_DEPTH = -2  # the three-quarter depth of the pooled states
+COMBINER_C = 0.1
+TARGET_FPR = 0.01
+MIN_GROUP_HUMANS = 50  # a source or length bucket sets its own `ai` line from this many held-out humans
+MIN_DOMAIN_HUMANS = 50  # domains reported against the 2% bar
+MIN_GENERATOR_TEXTS = 100
+
+
+def sample_rows(df: pd.DataFrame, per_label: int, seed: int = 0) -> pd.DataFrame:
+    """Up to ``per_label`` human and AI non-train texts of each source, at random (a fixed order, so a larger
+    sample contains a smaller one and reuses its cached evidence)."""
+    parts = []
+    for _, g in df[df["split"] != "train"].groupby(["source", "label"]):
+        parts.append(g.sample(frac=1.0, random_state=seed).head(per_label))
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def _raw_model(C: float = COMBINER_C):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000))
+
+
+def _transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    X = np.array(X, dtype=np.float64, copy=True)
+    for j, name in enumerate(names):
+        if name in LOG_FEATURES:
+            X[:, j] = np.log1p(np.clip(X[:, j], 0.0, None))
+    return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
+
+
+class FoldEvidence:
+    """The columns every evidence set reads, for one fold: the fold's adapter gives ``tuned_discrepancy``; the
+    witness and the probe are fit on the fold's training rows only (the probe's training-row logits
+    cross-fitted)."""
+
+    def __init__(self, table: pd.DataFrame, records: list[dict], adapter: str, fit: np.ndarray, seed: int = 0):
+        y = table["y"].to_numpy()
+        res = [r["witness_residual"][None] / max(r["n_tokens"], 1) for r in records]
+        cov = [r["witness_cov"][None] / max(r["n_tokens"], 1) for r in records]
+        self.witness_ = WitnessFit().fit([res[i] for i in fit], [cov[i] for i in fit], y[fit])
+        witness = np.array([witness_statistic(r["witness_residual"][None], r["witness_cov"][None],
+                                              self.witness_.beta_) for r in records])
+        pooled = np.stack([r["pooled"][PROBE_DEPTH] for r in records]).astype(np.float64)
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=3000))
+        logits = probe.fit(pooled[fit], y[fit]).decision_function(pooled)
+        folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+        logits[fit] = cross_val_predict(probe, pooled[fit], y[fit], cv=folds, method="decision_function")
+        cols = {n: np.array([r["features"][n] for r in records]) for n in ZERO_SHOT}
+        cols.update(tuned_discrepancy=np.array([r["tuned"][adapter] for r in records]), witness=witness,
+                    probe_logit=logits)
+        self.columns = cols
+
+    def matrix(self, names: Sequence[str]) -> np.ndarray:
+        return _transform(np.column_stack([self.columns[n] for n in names]), names)
+
+
+def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int = 0) -> dict[str, dict]:
+    """Per evidence set: raw held-out scores of the fold that holds ``held`` out, and the best zero-shot feature
+    chosen (and oriented) on the fold's training rows."""
+    src, y = table["source"].to_numpy(), table["y"].to_numpy()
+    fit, test = np.flatnonzero(src != held), np.flatnonzero(src == held)
+    ev = FoldEvidence(table, records, held, fit, seed)
+    out: dict[str, dict] = {}
+    for name, cols in EVIDENCE_SETS.items():
+        X = ev.matrix(cols)
+        model = _raw_model().fit(X[fit], y[fit])
+        out[name] = {"z": model.decision_function(X[test])}
+    best = max(ZERO_SHOT, key=lambda n: abs(auroc(y[fit], _rank01(ev.columns[n][fit])) - 0.5))
+    sign = 1.0 if auroc(y[fit], _rank01(ev.columns[best][fit])) >= 0.5 else -1.0
+    out["best_zero_shot"] = {"feature": best, "z": sign * ev.columns[best][test]}
+    return out
+
+
+def _rank01(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+    return (rankdata(x) - 1) / max(len(x) - 1, 1)
+
+
+def human_lines(p: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], target: float = TARGET_FPR) -> float:
+    """The strictest ``target``-FPR line over the humans of every group mask with ``MIN_GROUP_HUMANS`` humans."""
+    lines = [threshold_at_fpr(p[m & (y == 0)], target) for m in groups.values()
+             if (m & (y == 0)).sum() >= MIN_GROUP_HUMANS]
+    return float(max(lines, default=threshold_at_fpr(p[y == 0], target)))
+
+
+def line_groups(sources: np.ndarray, n_tokens: np.ndarray, min_tokens: int) -> dict[str, np.ndarray]:
+    """Each source's and each length bucket's answered texts, and all of them together."""
+    answered = n_tokens >= min_tokens
+    groups = {"all": answered}
+    for s in np.unique(sources):
+        groups[f"source={s}"] = answered & (sources == s)
+    buckets = np.array([length_bucket(n) for n in n_tokens])
+    for b in np.unique(buckets[answered]):
+        groups[f"length={b}"] = answered & (buckets == b)
+    return groups
+
+
+def out_of_source(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: str = "platt") -> dict:
+    """Calibrate and set lines for each fold from the *other* folds' held-out scores ``z`` (one per row, each
+    from the model that never saw the row's source). Returns per-row probabilities and each fold's lines."""
+    src, y, n = table["source"].to_numpy(), table["y"].to_numpy(), table["n_tokens"].to_numpy()
+    p = np.zeros(len(table))
+    lines: dict[str, dict] = {}
+    for held in np.unique(src):
+        other, mine = src != held, src == held
+        cal = Calibrator(method).fit(z[other], y[other], n[other])
+        p_other = cal.transform(z[other], n[other])
+        t_ai = human_lines(p_other, y[other], line_groups(src[other], n[other], min_tokens))
+        t_human = min(threshold_at_fnr(p_other[(y[other] == 1) & (n[other] >= min_tokens)], TARGET_FPR), t_ai)
+        p[mine] = cal.transform(z[mine], n[mine])
+        lines[held] = {"ai": t_ai, "human": t_human}
+    return {"p": p, "lines": lines}
+
+
+def verdicts(p: np.ndarray, n_tokens: np.ndarray, t_ai: np.ndarray, t_human: np.ndarray, min_tokens: int) -> np.ndarray:
+    out = np.where(p >= t_ai, "ai", np.where(p <= t_human, "human", "uncertain"))
+    return np.where(n_tokens < min_tokens, "insufficient_text", out)
+
+
+def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: str = "platt") -> dict:
+    """The issue's tables for one evidence set from its held-out raw scores ``z``."""
+    src, y, n = table["source"].to_numpy(), table["y"].to_numpy(), table["n_tokens"].to_numpy()
+    oos = out_of_source(table, z, min_tokens, method)
+    p = oos["p"]
+    t_ai = np.array([oos["lines"][s]["ai"] for s in src])
+    t_human = np.array([oos["lines"][s]["human"] for s in src])
+    v = verdicts(p, n, t_ai, t_human, min_tokens)
+    answered = n >= min_tokens
+
+    def rates(mask: np.ndarray) -> dict:
+        h, a = mask & answered & (y == 0), mask & answered & (y == 1)
+        return {"ai_fpr": float(np.mean(v[h] == "ai")) if h.any() else None,
+                "ai_tpr": float(np.mean(v[a] == "ai")) if a.any() else None,
+                "uncertain_ai": float(np.mean(v[a] == "uncertain")) if a.any() else None}
+
+    loso = {}
+    for s in np.unique(src):
+        m = src == s
+        loso[s] = {"auroc": auroc(y[m], p[m]), "tpr_at_1fpr": tpr_at_fpr(y[m], p[m], 0.01),
+                   "ece": expected_calibration_error(y[m], p[m]), "brier": brier(y[m], p[m]), "n": int(m.sum()),
+                   **rates(m), "ai_line": oos["lines"][s]["ai"]}
+    pooled = {"auroc": auroc(y, p), "tpr_at_1fpr": tpr_at_fpr(y, p, 0.01), "ece": expected_calibration_error(y, p),
+              "brier": brier(y, p), "n": int(len(y)), **rates(np.ones(len(y), bool))}
+    domains = {}
+    for d in sorted(table["domain"].astype(str).unique()):
+        m = (table["domain"].astype(str).to_numpy() == d) & answered & (y == 0)
+        if m.any():
+            domains[d] = {"n_human": int(m.sum()), "ai_fpr": float(np.mean(v[m] == "ai")),
+                          "sources": sorted(set(src[m]))}
+    lengths = {}
+    buckets = np.array([length_bucket(x) for x in n])
+    for b in np.unique(buckets):
+        m = buckets == b
+        if len(np.unique(y[m])) == 2:
+            lengths[b] = {"n": int(m.sum()), "auroc": auroc(y[m], p[m]), **rates(m)}
+    variants = {}
+    for s in np.unique(src):
+        humans = (src == s) & (y == 0)
+        for var, g in table[(src == s) & (y == 1)].groupby(table["variant"].astype(str)):
+            if len(g) >= 20:
+                idx = np.r_[np.flatnonzero(humans), g.index.to_numpy()]
+                variants[f"{s}/{var}"] = {"n_ai": len(g), "n_human": int(humans.sum()), "auroc": auroc(y[idx], p[idx])}
+    return {"leave_one_source_out": loso, "leave_one_source_out_pooled": pooled,
+            "leave_one_source_out_domains": domains, "by_length": lengths, "by_variant": variants, "_p": p}
+
+
+def calibrated_generators(table: pd.DataFrame, records: list[dict], names: Sequence[str], seed: int = 0) -> dict:
+    """Leave-one-generator-out AUROC for one evidence set: for each generator with ``MIN_GENERATOR_TEXTS``
+    texts, fit on every other generator's texts and the humans outside its sources' test split; test on its
+    texts against those held-back humans. The tuned discrepancy comes from the adapter trained on every source
+    (it saw train-split texts of the generator; only the combiner is held out)."""
+    y, gen = table["y"].to_numpy(), table["generator"].astype(str).to_numpy()
+    src, split = table["source"].to_numpy(), table["split"].to_numpy()
+    out = {}
+    counts = pd.Series(gen[y == 1]).value_counts()
+    for g in counts[counts >= MIN_GENERATOR_TEXTS].index:
+        its_sources = set(src[(gen == g) & (y == 1)])
+        held_humans = (y == 0) & np.isin(src, list(its_sources)) & (split == "test")
+        test = np.flatnonzero(((gen == g) & (y == 1)) | held_humans)
+        fit = np.flatnonzero(~(((gen == g) & (y == 1)) | held_humans))
+        ev = FoldEvidence(table, records, "all", fit, seed)
+        X = ev.matrix(names)
+        z = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
+        out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], _rank01(z))}
+    return out
+
+
+def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[str], oos_calibrator: Calibrator,
+                    seed: int = 0) -> dict:
+    """Fit on the cal-split rows of all six sources (the shipped adapter's tuned discrepancy), test on the
+    test-split rows: AUROC, TPR at 1% FPR, and ECE both under an in-distribution calibration (cross-fitted on the
+    fit rows) and under the out-of-source calibrator the product ships."""
+    y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
+    fit, test = np.flatnonzero(split == "cal"), np.flatnonzero(split == "test")
+    ev = FoldEvidence(table, records, "all", fit, seed)
+    X = ev.matrix(names)
+    model = _raw_model().fit(X[fit], y[fit])
+    z_test = model.decision_function(X[test])
+    oof = cross_val_predict(_raw_model(), X[fit], y[fit], cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                            method="decision_function")
+    p_in = Calibrator("platt").fit(oof, y[fit]).transform(z_test)
+    p_out = oos_calibrator.transform(z_test, n[test])
+    return {"n": int(len(test)), "n_fit": int(len(fit)), "auroc": auroc(y[test], p_in),
+            "tpr_at_1fpr": tpr_at_fpr(y[test], p_in, 0.01), "tpr_at_5fpr": tpr_at_fpr(y[test], p_in, 0.05),
+            "ece_in_distribution_calibration": expected_calibration_error(y[test], p_in),
+            "ece_out_of_source_calibration": expected_calibration_error(y[test], p_out),
+            "brier": brier(y[test], p_in)}
+
+
+def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Sequence[str]) -> dict[str, TunedTop]:
+    """The tuned top of every finished adapter: one per held-out source, and "all" (trained on every source)."""
+    tops = {}
+    for held in [*sources, None]:
+        pairs = fold_pairs(df, held, n_pairs)
+        path = DDLTrainer(lm, cfg).run_dir(pairs) / f"adapter-epoch{cfg.epochs}.pt"
+        if not path.exists():
+            raise SystemExit(f"no finished DDL adapter for fold {held or 'all'} ({path}); run "
+                             f"python -m training.ddl_loso --pairs {n_pairs} --k {cfg.k} --epochs {cfg.epochs} --full")
+        import torch
+        factors, scale = adapter_factors(torch.load(path, weights_only=True), cfg)
+        tops[held or "all"] = TunedTop(lm.model, cfg.k).merge_lora(factors, scale)
+    return tops
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-label", type=int, default=150, help="non-train texts per source and label")
+    ap.add_argument("--pairs", type=int, default=240, help="DDL training pairs of the adapters (ddl_loso --pairs)")
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
+    ap.add_argument("--max-minutes", type=float, default=None)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--lm", default=DEFAULT_LM)
+    ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "six_source"))
+    args = ap.parse_args(argv)
+    cfg = DDLConfig(k=args.k, epochs=args.epochs)
+    t0 = time.perf_counter()
+    df = load_clean(list(SIX_SOURCES), args.data_dir)
+    sources = sorted(df["source"].unique())
+    lm = load_lm(args.lm)
+    tops = load_tops(lm, df, cfg, args.pairs, sources)
+    table = sample_rows(df, args.per_label)
+    texts = table["text"].tolist()
+    done, finished = run_evidence(lm, texts, tops, max_tokens=args.max_tokens, k=args.k,
+                                  max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+    if not finished:
+        print("[six-source] evidence pass stopped; rerun to resume", file=sys.stderr)
+        return 0
+    records = [done[text_key(t)] for t in texts]
+    table["y"] = (table["label"] == "ai").astype(int)
+    table["n_tokens"] = [r["n_tokens"] for r in records]
+    report = analyse(table, records, args.min_tokens)
+    report.update(setting={**vars(args), "ddl": {"k": cfg.k, "epochs": cfg.epochs, "lr": cfg.lr, "rank": cfg.rank,
+                                                 "pairs": args.pairs, "max_tokens": cfg.max_tokens}},
+                  backbone=lm.identity, precision=lm.precision, cpu=cpu_description(),
+                  seconds=time.perf_counter() - t0,
+                  command=" ".join(["python -m training.six_source", *(argv or sys.argv[1:])]))
+    write_report(Path(args.report), report)
+    return 0
+
+
+def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int) -> dict:
+    """Every table of the report, for every evidence set."""
+    sources = sorted(table["source"].unique())
+    z = {name: np.zeros(len(table)) for name in [*EVIDENCE_SETS, "best_zero_shot"]}
+    best_features = {}
+    for held in sources:
+        m = table["source"].to_numpy() == held
+        for name, v in fold_scores(table, records, held).items():
+            z[name][m] = v["z"]
+            if name == "best_zero_shot":
+                best_features[held] = v["feature"]
+    sets = {name: evaluate_set(table, z[name], min_tokens) for name in z}
+    src, y, n = table["source"].to_numpy(), table["y"].to_numpy(), table["n_tokens"].to_numpy()
+    ablation = {name: {"mean_auroc": float(np.mean([v["auroc"] for v in s["leave_one_source_out"].values()])),
+                       "min_auroc": float(min(v["auroc"] for v in s["leave_one_source_out"].values())),
+                       "pooled_ece": s["leave_one_source_out_pooled"]["ece"],
+                       "pooled_ai_fpr": s["leave_one_source_out_pooled"]["ai_fpr"],
+                       "pooled_ai_tpr": s["leave_one_source_out_pooled"]["ai_tpr"]} for name, s in sets.items()}
+    guard = {name: all(sets[name]["leave_one_source_out"][s]["auroc"] >=
+                       sets["best_zero_shot"]["leave_one_source_out"][s]["auroc"] - 0.02 for s in sources)
+             for name in EVIDENCE_SETS}
+    ok = [nm for nm in EVIDENCE_SETS if guard[nm]] or list(EVIDENCE_SETS)
+    chosen = max(ok, key=lambda nm: ablation[nm]["mean_auroc"])
+    oos_cal = Calibrator("platt").fit(z[chosen], y, n)
+    indist = in_distribution(table, records, EVIDENCE_SETS[chosen], oos_cal)
+    logo = calibrated_generators(table, records, EVIDENCE_SETS[chosen])
+    for s in sets.values():
+        s.pop("_p")
+    return {"chosen": chosen, "chosen_rule": "best leave-one-source-out mean AUROC among evidence sets within 0.02 "
+                                             "of the best zero-shot feature on every fold",
+            "guard_holds": guard, "best_zero_shot_features": best_features, "ablation": ablation,
+            **sets[chosen], "in_distribution": indist, "leave_one_generator_out": logo,
+            "by_evidence_set": sets, "n": {s: {"human": int(((src == s) & (y == 0)).sum()),
+                                               "ai": int(((src == s) & (y == 1)).sum())} for s in sources},
+            "min_tokens": min_tokens}
+
+
+def _fmt(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def write_report(stem: Path, report: dict) -> None:
+    """``<stem>.json`` and a readable ``<stem>.md``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
+    r = report
+    lines = [f"# Six English sources, leave one source out ({r['chosen']} chosen)", "",
+             f"Command: `{r['command']}`  ", f"CPU: {r['cpu']}; backbone {r['backbone']} ({r['precision']}); "
+             f"{r['seconds'] / 60:.0f} min  ",
+             f"DDL adapters: LoRA r={r['setting']['ddl']['rank']} on the top {r['setting']['ddl']['k']} blocks, "
+             f"{r['setting']['ddl']['epochs']} epochs, {r['setting']['ddl']['pairs']} pairs per fold.  ",
+             f"Texts: {r['setting']['per_label']} human + {r['setting']['per_label']} AI non-train texts per source; "
+             f"`insufficient_text` below {r['min_tokens']} tokens.", "",
+             "Probabilities are calibrated out of source: each fold's by a Platt line fit on the other folds' "
+             "held-out scores; its `ai` line keeps 1% of the other folds' held-out humans (each source, each "
+             "length bucket) under it.", "",
+             "## Ablation (leave one source out)", "",
+             "| evidence | mean AUROC | worst fold | pooled ECE | pooled humans called ai | pooled AI called ai | "
+             "guard |", "|---|---|---|---|---|---|---|"]
+    for name, a in r["ablation"].items():
+        lines.append(f"| {name} | {a['mean_auroc']:.3f} | {a['min_auroc']:.3f} | {a['pooled_ece']:.3f} | "
+                     f"{_fmt(a['pooled_ai_fpr'])} | {_fmt(a['pooled_ai_tpr'])} | {r['guard_holds'].get(name, '')} |")
+    lines += ["", f"## Per held-out source ({r['chosen']})", "",
+              "| source | n | AUROC | TPR@1%FPR | ECE | humans called ai | AI called ai | best zero-shot AUROC |",
+              "|---|---|---|---|---|---|---|---|"]
+    best = r["by_evidence_set"]["best_zero_shot"]["leave_one_source_out"]
+    for s, v in r["leave_one_source_out"].items():
+        lines.append(f"| {s} | {v['n']} | {v['auroc']:.3f} | {v['tpr_at_1fpr']:.3f} | {v['ece']:.3f} | "
+                     f"{_fmt(v['ai_fpr'])} | {_fmt(v['ai_tpr'])} | {best[s]['auroc']:.3f} "
+                     f"({r['best_zero_shot_features'][s]}) |")
+    pooled = r["leave_one_source_out_pooled"]
+    lines.append(f"| **pooled** | {pooled['n']} | {pooled['auroc']:.3f} | {pooled['tpr_at_1fpr']:.3f} | "
+                 f"{pooled['ece']:.3f} | {_fmt(pooled['ai_fpr'])} | {_fmt(pooled['ai_tpr'])} | |")
+    ind = r["in_distribution"]
+    lines += ["", "## In distribution (fit on cal split of all six, test split)", "",
+              f"AUROC {ind['auroc']:.3f}, TPR@1%FPR {ind['tpr_at_1fpr']:.3f}, "
+              f"ECE {ind['ece_in_distribution_calibration']:.3f}"
+              f" (in-distribution calibration) / {ind['ece_out_of_source_calibration']:.3f} (out-of-source "
+              f"calibration), n = {ind['n']}.", "",
+              "## Held-out humans called ai, per domain", "", "| domain | humans | called ai |", "|---|---|---|"]
+    for d, v in sorted(r["leave_one_source_out_domains"].items(), key=lambda kv: -kv[1]["n_human"]):
+        lines.append(f"| {d} | {v['n_human']} | {v['ai_fpr']:.3f} |")
+    lines += ["", "## Attack and rewrite variants against the same source's humans", "",
+              "| source/variant | AI texts | AUROC |", "|---|---|---|"]
+    lines += [f"| {k} | {v['n_ai']} | {v['auroc']:.3f} |" for k, v in r["by_variant"].items()]
+    lines += ["", "## Length", "", "| tokens | n | AUROC | humans called ai | AI called ai |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['n']} | {v['auroc']:.3f} | {_fmt(v['ai_fpr'])} | {_fmt(v['ai_tpr'])} |"
+              for k, v in r["by_length"].items()]
+    lines += ["", "## Leave one generator out (combiner held out; the DDL adapter saw the generator's train texts)",
+              "", "| generator | AI texts | humans | AUROC |", "|---|---|---|---|"]
+    lines += [f"| {g} | {v['n_ai']} | {v['n_human']} | {v['auroc']:.3f} |"
+              for g, v in r["leave_one_generator_out"].items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
