@@ -3,7 +3,9 @@
 ``detector/bundles/<name>/`` holds ``manifest.json`` (backbone identity and hash, feature
 names, thresholds, languages, versions, data summary), ``head.safetensors`` (the fine-tuned
 top blocks + score), ``combiner.json`` (document and segment combiners as plain arrays) and
-``metrics.json``. Nothing is pickled.
+``metrics.json``; a bundle whose combiner reads the discrepancy-trained evidence also holds
+``ddl_adapter.safetensors`` (LoRA factors of the tuned top blocks, ``detector.tuned_top``) and names it, with the
+witness coefficients, under ``manifest["evidence"]``. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from detector.classifier import ClassifierHead
 from detector.combiner import CalibratedCombiner
 from detector.lm import LanguageModel
 from detector.probe import LinearProbe, RoutedProbe
+from detector.tuned_top import TunedTop
 
+ADAPTER_FILE = "ddl_adapter.safetensors"
 BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
 DEFAULT_BUNDLE = "smollm2-en"
 FORMAT_VERSION = 1
@@ -63,6 +67,8 @@ class Bundle:
     metrics: dict
     # Combiners over parts of the evidence, kept only so the evaluation can be reproduced from the bundle.
     ablation: dict[str, CalibratedCombiner] = field(default_factory=dict)
+    # LoRA factors of the discrepancy-trained top blocks (empty: the bundle has no tuned evidence)
+    adapter_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -83,9 +89,15 @@ class Bundle:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         seg = combiners.get("segment")
         ablation = {k: CalibratedCombiner.from_dict(v) for k, v in combiners.get("ablation", {}).items()}
+        adapter_state = {}
+        if "tuned_discrepancy" in manifest.get("evidence", {}):
+            try:
+                adapter_state = load_file(str(path / ADAPTER_FILE))
+            except OSError as exc:
+                raise BundleError(f"bundle at {path} names tuned evidence but its adapter is missing: {exc}") from exc
         return cls(path=path, manifest=manifest, combiner=CalibratedCombiner.from_dict(combiners["document"]),
                    segment_combiner=CalibratedCombiner.from_dict(seg) if seg else None,
-                   head_state=head_state, metrics=metrics, ablation=ablation)
+                   head_state=head_state, metrics=metrics, ablation=ablation, adapter_state=adapter_state)
 
     def save(self, path: Path | None = None) -> Path:
         path = Path(path or self.path)
@@ -97,6 +109,8 @@ class Bundle:
         (path / "combiner.json").write_text(json.dumps(combiners, indent=1) + "\n")
         save_file({k: v.contiguous() for k, v in self.head_state.items()}, str(path / "head.safetensors"))
         (path / "metrics.json").write_text(json.dumps(self.metrics, indent=2) + "\n")
+        if self.adapter_state:
+            save_file({k: v.contiguous() for k, v in self.adapter_state.items()}, str(path / ADAPTER_FILE))
         self.path = path
         return path
 
@@ -130,3 +144,14 @@ class Bundle:
             raise BundleError(f"head weights do not fit the backbone: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
         return head.to(lm.device).eval()
+
+    def build_fork(self, lm: LanguageModel) -> TunedTop | None:
+        """The discrepancy-trained top blocks (a copy of the backbone's top k with the bundle's LoRA deltas
+        merged), or None when the bundle has no tuned evidence."""
+        spec = self.manifest.get("evidence", {}).get("tuned_discrepancy")
+        if not spec:
+            return None
+        try:
+            return TunedTop(lm.model, int(spec["k"])).merge_lora(self.adapter_state, float(spec["scale"]))
+        except (KeyError, ValueError) as exc:
+            raise BundleError(f"the tuned evidence of bundle {self.name!r} does not fit the backbone: {exc}") from exc

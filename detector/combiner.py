@@ -250,6 +250,22 @@ class CalibratedCombiner:
         out.fit_n_tokens_ = full.fit_n_tokens_
         return out._calibrate(y)
 
+    def recalibrate(self, z: np.ndarray, y: np.ndarray, n_tokens: np.ndarray | None = None,
+                    method: str = "platt") -> CalibratedCombiner:
+        """Refit the calibrator on raw scores ``z`` of labelled texts other than the fit rows.
+
+        Why: a calibration learned on the training sources' own (even out-of-fold) scores is over-confident on a
+        collection the model never saw. Fit on leave-one-source-out scores (each text scored by a model fit
+        without its source), the probability describes what a new collection looks like
+        (``training/six_source.py``).
+        """
+        self.calibrator_ = Calibrator(method).fit(z, y, n_tokens)
+        self.method_ = self.calibrator_.method
+        self.base_rate_ = float(np.mean(y))
+        self.calibrated_on_ = int(len(y))
+        self.calibration_scores_ = {}
+        return self
+
     @staticmethod
     def _cv_brier(method: str, z: np.ndarray, y: np.ndarray, folds: StratifiedKFold,
                   n_tokens: np.ndarray | None = None) -> float:
@@ -283,6 +299,7 @@ class CalibratedCombiner:
     def from_dict(cls, d: dict) -> CalibratedCombiner:
         obj = cls(d["feature_names"], d["log_features"], C=d["C"], calibration=d["calibrator"]["method"],
                   calibrate_from=d.get("calibrate_from", 0))
+        obj.C_ = d["C"]
         obj.mean_, obj.scale_, obj.coef_, obj.intercept_ = d["mean"], d["scale"], d["coef"], d["intercept"]
         obj.calibrator_ = Calibrator.from_dict(d["calibrator"])
         obj.method_ = obj.calibrator_.method

@@ -37,6 +37,8 @@ from detector.segments import sentence_segment_features
 from detector.sentences import sentence_spans
 from detector.thresholds import threshold_at_fpr
 from detector.token_stats import TokenStats, compute_token_stats
+from detector.tuned_top import tuned_discrepancy
+from detector.witness import witness_statistic
 
 # Characters kept from one text before tokenising: far more than max_tokens needs, bounded memory.
 MAX_TEXT_CHARS = 100_000
@@ -45,9 +47,15 @@ _CACHE: dict[tuple[str, str, str, str], Detector] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+# Evidence a bundle may add from the same pass (``manifest["evidence"]``): the analytic discrepancy of the
+# discrepancy-trained top blocks (``detector.tuned_top``) and AdaDetectGPT's witness statistic (``detector.witness``).
+TRAINED_EVIDENCE = ("tuned_discrepancy", "witness")
+
+
 def score_feature_names() -> list[str]:
-    """The names of ``Score.features``: every zero-shot feature, then the head's ``classifier_logit``."""
-    return [*FEATURE_NAMES, "classifier_logit"]
+    """The names of ``Score.features``: every zero-shot feature, the head's ``classifier_logit``, then the
+    trained evidence (present when the bundle has it)."""
+    return [*FEATURE_NAMES, "classifier_logit", *TRAINED_EVIDENCE]
 
 
 def decide(p: float, n_tokens: int, min_tokens: int, threshold_ai: float, threshold_human: float) -> str:
@@ -83,6 +91,14 @@ class Detector:
         self.head_kind = str(manifest["head"].get("kind", "blocks"))
         self.token_layers = tuple(manifest["head"]["layers"]) if self.head_kind == "probe" else ()
         self.hidden_layer = None if self.head_kind == "probe" else lm.num_layers - int(manifest["head"]["k"])
+        # The fork: the tuned top blocks run on the hidden state entering them, shared with the untuned pass.
+        self.fork = bundle.build_fork(lm)
+        if self.fork is not None:
+            if self.hidden_layer not in (None, lm.num_layers - self.fork.k):
+                raise BundleError("a fine-tuned blocks head and the tuned fork must start at the same block")
+            self.hidden_layer = lm.num_layers - self.fork.k
+        witness = manifest.get("evidence", {}).get("witness")
+        self.witness_beta = None if not witness else np.asarray(witness["beta"], dtype=np.float64)
         self.languages = list(manifest["languages"])
         thresholds = manifest["thresholds"]
         self.threshold_ai = float(thresholds["ai"])
@@ -207,10 +223,13 @@ class Detector:
             return []
         with self._lock, torch.inference_mode():
             stats = compute_token_stats(self.lm, texts, max_tokens=self.max_tokens, batch_size=batch_size,
-                                        hidden_layer=self.hidden_layer, token_layers=self.token_layers)
+                                        hidden_layer=self.hidden_layer, token_layers=self.token_layers,
+                                        witness=self.witness_beta is not None)
             out = []
             for st in stats:
+                self._trained_evidence(st)
                 if self.head_kind == "probe":
+                    st.hidden = None  # the fork has read it
                     out.append((st, self.head.token_logits(st.layer_states)))
                     st.layer_states = None  # not needed any more; keeps batch memory flat
                     continue
@@ -220,6 +239,15 @@ class Detector:
                 st.hidden = None  # not needed any more; keeps batch memory flat
                 out.append((st, token_logits[0, 1:].float().cpu().numpy()))
         return out
+
+    def _trained_evidence(self, st: TokenStats) -> None:
+        """The bundle's trained evidence from this pass into ``st.evidence``; the per-token witness moments are
+        dropped once summed."""
+        if self.fork is not None:
+            st.evidence["tuned_discrepancy"] = tuned_discrepancy(self.fork, self.lm, st.hidden, st.token_ids)
+        if self.witness_beta is not None:
+            st.evidence["witness"] = witness_statistic(st.witness_residual, st.witness_cov, self.witness_beta)
+            st.witness_residual = st.witness_cov = None
 
     def postprocess(self, prep: _Prepared, stats: TokenStats, token_logits: np.ndarray, *,
                     prior: float | None = None, target_fpr: float | None = None,
@@ -231,6 +259,7 @@ class Detector:
         spans = sentence_spans(prep.text)
         features = extract_features(stats, spans)
         features["classifier_logit"] = float(np.mean(token_logits)) if len(token_logits) else 0.0
+        features.update(stats.evidence)
         combiner = self.bundle.combiner
         p_raw = float(combiner.predict_rows([features])[0])  # uncapped: the lines compare with this
         t_ai = self.ai_line(target_fpr)

@@ -11,7 +11,7 @@ prefixed with a start token so its first real token is scored in context; texts 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -48,6 +48,8 @@ class TokenStats:
     # AdaDetectGPT witness moments per token (``detector.witness``): residual (n, K), packed covariance (n, 2K-1)
     witness_residual: np.ndarray | None = None
     witness_cov: np.ndarray | None = None
+    # document-level evidence computed from this pass by the detector (the tuned discrepancy, the witness)
+    evidence: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:

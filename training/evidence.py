@@ -79,6 +79,8 @@ def run_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedT
     folder.mkdir(parents=True, exist_ok=True)
     done = load_evidence(folder)
     todo = list(dict.fromkeys(t for t in texts if text_key(t) not in done))
+    # a seeded random order, so a pass cut short has covered a fair sample of every source and label
+    todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]
     print(f"[evidence] {len(texts) - len(todo)}/{len(texts)} texts cached in {folder}", file=sys.stderr)
     start = time.perf_counter()
     n_shard = len(list(folder.glob("shard_*.pt")))

@@ -55,6 +55,7 @@ EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
     "zero_shot": ZERO_SHOT,
     "probe": ("probe_logit",),
     "zero_shot+witness": (*ZERO_SHOT, "witness"),
+    "zero_shot+probe": (*ZERO_SHOT, "probe_logit"),
     "zero_shot+ddl": (*ZERO_SHOT, "tuned_discrepancy"),
     "zero_shot+ddl+witness": (*ZERO_SHOT, "tuned_discrepancy", "witness"),
     "zero_shot+ddl+witness+probe": (*ZERO_SHOT, "tuned_discrepancy", "witness", "probe_logit"),

@@ -1,0 +1,50 @@
+"""A bundle whose combiner reads the discrepancy-trained evidence: the tuned fork's discrepancy and the witness.
+
+It is built on an existing bundle of the same backbone (its probe head, sentence model, languages and data
+card stay), with a new document combiner, its out-of-source calibration and `ai`/`human` lines, the LoRA
+factors of the tuned top blocks (``ddl_adapter.safetensors``) and the witness coefficients. The manifest names
+all of them under ``evidence``, pinned to the backbone the base bundle is pinned to.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detector.bundle import ADAPTER_FILE, Bundle
+from detector.combiner import CalibratedCombiner
+from detector.witness import LOW, N_BASES
+
+
+def evidence_bundle(base: Bundle, path: Path, *, combiner: CalibratedCombiner, factors: dict[str, torch.Tensor],
+                    scale: float, k: int, ddl_setting: dict, witness_beta: np.ndarray | None, thresholds: dict,
+                    calibration_probs: dict, data: dict | None = None, precision: str | None = None,
+                    design: str = "") -> Bundle:
+    """A new bundle at ``path``: ``base`` with the combiner, lines and trained evidence replaced (see module)."""
+    manifest = copy.deepcopy(base.manifest)
+    manifest["name"] = Path(path).name
+    manifest["features"] = list(combiner.feature_names)
+    evidence: dict = {"tuned_discrepancy": {"k": int(k), "scale": float(scale), "file": ADAPTER_FILE,
+                                            "method": "Direct Discrepancy Learning (DetectAnyLLM, Fu et al., 2025): "
+                                                      "LoRA on q/v of the top k blocks",
+                                            "training": ddl_setting}}
+    if witness_beta is not None:
+        evidence["witness"] = {"beta": [float(b) for b in witness_beta], "n_bases": N_BASES, "low": LOW,
+                               "method": "AdaDetectGPT (Zhou et al., 2025): closed-form witness on hat bases"}
+    manifest["evidence"] = evidence
+    manifest["thresholds"] = thresholds
+    manifest["calibration_probs"] = calibration_probs
+    if data is not None:
+        manifest["data"] = data
+    if precision:
+        manifest["precision"] = precision
+    if design:
+        manifest["head"] = {**manifest["head"], "design": design}
+    bundle = Bundle(path=Path(path), manifest=manifest, combiner=combiner, segment_combiner=base.segment_combiner,
+                    head_state=dict(base.head_state), metrics={}, ablation={},
+                    adapter_state={name: t.float().contiguous() for name, t in factors.items()})
+    bundle.save()
+    return bundle
