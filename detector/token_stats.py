@@ -130,7 +130,7 @@ def _stats_block(logits: torch.Tensor, targets: torch.Tensor, *, ranks: bool = T
     if ranks:
         out["rank"] = ((logp_all > logp[:, None]).sum(-1) + 1).cpu().numpy()
     if witness:
-        residual, cov = witness_moments(logp_all, targets)
+        residual, cov = witness_moments(logp_all, targets, p=p)
         out["witness_residual"], out["witness_cov"] = residual.cpu().numpy(), cov.cpu().numpy()
     return out
 

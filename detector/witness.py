@@ -35,15 +35,16 @@ def _hat_weights(logp: torch.Tensor, n_bases: int = N_BASES) -> tuple[torch.Tens
     return j.long(), u - j
 
 
-def witness_moments(logp_all: torch.Tensor, targets: torch.Tensor,
-                    n_bases: int = N_BASES) -> tuple[torch.Tensor, torch.Tensor]:
+def witness_moments(logp_all: torch.Tensor, targets: torch.Tensor, n_bases: int = N_BASES,
+                    p: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per position: the residual ``B(x_t) - E_p[B]`` (n, K) and Cov_p[B] packed as (n, 2K-1): K diagonal
     entries, then the K-1 entries above the diagonal (the only non-zero ones for hat functions).
 
-    ``logp_all`` (n, V) are log-softmaxed next-token scores, ``targets`` (n,) the observed tokens.
+    ``logp_all`` (n, V) are log-softmaxed next-token scores, ``targets`` (n,) the observed tokens; ``p``: their
+    ``exp`` when the caller has it already.
     """
     n = logp_all.shape[0]
-    p = logp_all.exp()
+    p = logp_all.exp() if p is None else p
     j, frac = _hat_weights(logp_all, n_bases)
     first = torch.zeros(n, n_bases, dtype=p.dtype, device=p.device)
     first.scatter_add_(1, j, p * (1 - frac))

@@ -24,6 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,8 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
 
     def rates(mask: np.ndarray) -> dict:
         h, a = mask & answered & (y == 0), mask & answered & (y == 1)
-        return {"ai_fpr": float(np.mean(v[h] == "ai")) if h.any() else None,
+        return {"ai_flagged": int(np.sum(v[h] == "ai")), "ai_humans": int(h.sum()),
+                "ai_fpr": float(np.mean(v[h] == "ai")) if h.any() else None,
                 "ai_tpr": float(np.mean(v[a] == "ai")) if a.any() else None,
                 "uncertain_ai": float(np.mean(v[a] == "uncertain")) if a.any() else None}
 
@@ -208,7 +210,8 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
     for d in sorted(table["domain"].astype(str).unique()):
         m = (table["domain"].astype(str).to_numpy() == d) & answered & (y == 0)
         if m.any():
-            domains[d] = {"n_human": int(m.sum()), "ai_fpr": float(np.mean(v[m] == "ai")),
+            domains[d] = {"n_human": int(m.sum()), "ai_flagged": int(np.sum(v[m] == "ai")),
+                          "ai_fpr": float(np.mean(v[m] == "ai")),
                           "sources": sorted(set(src[m]))}
     lengths = {}
     buckets = np.array([length_bucket(x) for x in n])
@@ -285,7 +288,7 @@ def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Seque
     return tops
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-label", type=int, default=150, help="non-train texts per source and label")
     ap.add_argument("--pairs", type=int, default=240, help="DDL training pairs of the adapters (ddl_loso --pairs)")
@@ -297,9 +300,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lm", default=DEFAULT_LM)
     ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "six_source"))
-    args = ap.parse_args(argv)
+    return ap
+
+
+@dataclass
+class Collected:
+    """The sampled texts, their evidence records (aligned), the backbone and the DDL setting."""
+
+    table: pd.DataFrame
+    records: list[dict]
+    lm: object
+    cfg: DDLConfig
+    df: pd.DataFrame  # every clean row (the adapters' training pairs are drawn from it)
+
+
+def collect(args: argparse.Namespace) -> Collected | None:
+    """Sample, load the adapters and run (or resume) the evidence pass; None while the pass is unfinished."""
     cfg = DDLConfig(k=args.k, epochs=args.epochs)
-    t0 = time.perf_counter()
     df = load_clean(list(SIX_SOURCES), args.data_dir)
     sources = sorted(df["source"].unique())
     lm = load_lm(args.lm)
@@ -310,18 +327,34 @@ def main(argv: list[str] | None = None) -> int:
                                   max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     if not finished:
         print("[six-source] evidence pass stopped; rerun to resume", file=sys.stderr)
-        return 0
+        return None
     records = [done[text_key(t)] for t in texts]
     table["y"] = (table["label"] == "ai").astype(int)
     table["n_tokens"] = [r["n_tokens"] for r in records]
-    report = analyse(table, records, args.min_tokens)
-    report.update(setting={**vars(args), "ddl": {"k": cfg.k, "epochs": cfg.epochs, "lr": cfg.lr, "rank": cfg.rank,
-                                                 "pairs": args.pairs, "max_tokens": cfg.max_tokens}},
-                  backbone=lm.identity, precision=lm.precision, cpu=cpu_description(),
-                  seconds=time.perf_counter() - t0,
-                  command=" ".join(["python -m training.six_source", *(argv or sys.argv[1:])]))
+    return Collected(table, records, lm, cfg, df)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    t0 = time.perf_counter()
+    got = collect(args)
+    if got is None:
+        return 0
+    report = analyse(got.table, got.records, args.min_tokens)
+    report.pop("_z", None)
+    describe(report, args, got, time.perf_counter() - t0, "python -m training.six_source", argv)
     write_report(Path(args.report), report)
     return 0
+
+
+def describe(report: dict, args: argparse.Namespace, got: Collected, seconds: float, command: str,
+             argv: list[str] | None) -> None:
+    """The setting, backbone, CPU and command a report was made with."""
+    cfg = got.cfg
+    report.update(setting={**vars(args), "ddl": {"k": cfg.k, "epochs": cfg.epochs, "lr": cfg.lr, "rank": cfg.rank,
+                                                 "pairs": args.pairs, "max_tokens": cfg.max_tokens}},
+                  backbone=got.lm.identity, precision=got.lm.precision, cpu=cpu_description(), seconds=seconds,
+                  command=" ".join([command, *(argv if argv is not None else sys.argv[1:])]))
 
 
 def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int) -> dict:
@@ -352,8 +385,9 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int) -> dict:
     logo = calibrated_generators(table, records, EVIDENCE_SETS[chosen])
     for s in sets.values():
         s.pop("_p")
-    return {"chosen": chosen, "chosen_rule": "best leave-one-source-out mean AUROC among evidence sets within 0.02 "
-                                             "of the best zero-shot feature on every fold",
+    rule = "best leave-one-source-out mean AUROC among evidence sets within 0.02 of the best zero-shot feature on " \
+           "every fold"
+    return {"_z": z[chosen], "chosen": chosen, "chosen_rule": rule,
             "guard_holds": guard, "best_zero_shot_features": best_features, "ablation": ablation,
             **sets[chosen], "in_distribution": indist, "leave_one_generator_out": logo,
             "by_evidence_set": sets, "n": {s: {"human": int(((src == s) & (y == 0)).sum()),

@@ -1,0 +1,151 @@
+"""Ship the six-source design: ``python -m training.ship_evidence`` (same options as ``training.six_source``).
+
+Runs ``training.six_source`` (evidence pass, leave-one-source-out tables, choice of evidence set), then fits the
+shipped model and writes it as a bundle (``training.evidence_bundle``) with ``reports/eval.json``:
+
+* the combiner is fit on the cal-split texts of all six sources, with the tuned discrepancy of the adapter
+  trained on every source's train pairs and a witness fit on the same texts;
+* its calibration is fit on out-of-source scores: the leave-one-source-out folds' raw scores for the texts each
+  fold held out (``CalibratedCombiner.recalibrate``), the only scores that show what a new collection looks like;
+* the `ai` line is the strictest 1%-FPR line over those held-out humans, per source and per length bucket, and
+  the `human` line keeps 1% of the held-out AI texts under it;
+* ``reports/eval.json`` holds the test split scored by the shipped model (``overall``, per source, domain,
+  generator, variant, length; ROC and reliability plots) and the leave-one-source-out keys of the six-source
+  report (``leave_one_source_out``, ``leave_one_source_out_pooled``, ``leave_one_source_out_domains``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detector.bundle import Bundle, resolve_bundle_path
+from detector.combiner import CalibratedCombiner
+from detector.detector import decide
+from detector.thresholds import threshold_at_fnr
+from training.data import REPO_ROOT, source_licences
+from training.ddl import DDLTrainer, adapter_factors
+from training.ddl_loso import SIX_SOURCES, fold_pairs
+from training.evidence_bundle import evidence_bundle
+from training.fit import LOG_FEATURES
+from training.metrics import json_safe
+from training.report import write_report
+from training.six_source import (
+    COMBINER_C,
+    EVIDENCE_SETS,
+    MIN_GROUP_HUMANS,
+    TARGET_FPR,
+    Collected,
+    FoldEvidence,
+    analyse,
+    collect,
+    describe,
+    human_lines,
+    line_groups,
+    parser,
+)
+from training.six_source import write_report as write_six_source_report
+
+# Keys of the six-source report copied into reports/eval.json (the leave-one-source-out evidence).
+LOSO_KEYS = ("chosen", "chosen_rule", "ablation", "guard_holds", "best_zero_shot_features", "leave_one_source_out",
+             "leave_one_source_out_pooled", "leave_one_source_out_domains", "by_variant", "by_length",
+             "leave_one_generator_out", "in_distribution", "n", "min_tokens")
+
+
+def shipped_model(got: Collected, names: tuple[str, ...], z_heldout: np.ndarray,
+                  min_tokens: int) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
+    """The combiner fit on the cal split (shipped adapter), recalibrated out of source; its lines and the
+    held-out probabilities they were set on."""
+    table, y = got.table, got.table["y"].to_numpy()
+    src, n = table["source"].to_numpy(), table["n_tokens"].to_numpy().astype(np.float64)
+    fit = np.flatnonzero(table["split"].to_numpy() == "cal")
+    ev = FoldEvidence(table, got.records, "all", fit)
+    X = np.column_stack([ev.columns[c] for c in names])
+    combiner = CalibratedCombiner(list(names), LOG_FEATURES, C=COMBINER_C, calibration="platt")
+    combiner.fit(X[fit], y[fit]).recalibrate(z_heldout, y, n)
+    p = combiner.calibrator_.transform(z_heldout, n)
+    groups = line_groups(src, n, min_tokens)
+    t_ai = human_lines(p, y, groups)
+    t_human = min(threshold_at_fnr(p[(y == 1) & (n >= min_tokens)], TARGET_FPR), t_ai)
+    kept = {g: np.sort(p[m & (y == 0)]).tolist() for g, m in groups.items() if (m & (y == 0)).sum() >= MIN_GROUP_HUMANS}
+    thresholds = {"ai": t_ai, "human": t_human, "target_fpr": TARGET_FPR, "target_fnr": TARGET_FPR,
+                  "min_tokens": int(min_tokens),
+                  "ai_rule": f"strictest {TARGET_FPR:.0%}-FPR line over the held-out humans of every source and every "
+                             f"length bucket from min_tokens on (>= {MIN_GROUP_HUMANS} humans), each scored by the "
+                             "leave-one-source-out model fit without its source and calibrated out of source",
+                  "calibrated_on": "leave-one-source-out raw scores of the texts each fold held out"}
+    probs = {"human": np.sort(p[y == 0]).tolist(), "ai": np.sort(p[y == 1]).tolist(), "ai_line_groups": kept}
+    return combiner, ev, thresholds, probs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    ap.description = __doc__.split("\n")[0]
+    ap.add_argument("--base-bundle", default="smollm2-en", help="bundle whose probe head and sentence model stay")
+    ap.add_argument("--bundle-dir", default=str(REPO_ROOT / "detector" / "bundles" / "smollm2-en"))
+    ap.add_argument("--reports-dir", default=str(REPO_ROOT / "reports"))
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    got = collect(args)
+    if got is None:
+        return 0
+    report = analyse(got.table, got.records, args.min_tokens)
+    z = report.pop("_z")
+    describe(report, args, got, time.perf_counter() - t0, "python -m training.ship_evidence", argv)
+    write_six_source_report(Path(args.report), report)
+    names = EVIDENCE_SETS[report["chosen"]]
+    if "probe_logit" in names:
+        raise SystemExit(f"the chosen evidence {report['chosen']!r} needs its own probe in the bundle: not built yet")
+    combiner, ev, thresholds, probs = shipped_model(got, names, z, args.min_tokens)
+    adapter = DDLTrainer(got.lm, got.cfg).run_dir(fold_pairs(got.df, None, args.pairs))
+    factors, scale = adapter_factors(torch.load(adapter / f"adapter-epoch{got.cfg.epochs}.pt", weights_only=True),
+                                     got.cfg)
+    base = Bundle.load(resolve_bundle_path(args.base_bundle))
+    data = {"sources": list(SIX_SOURCES), "lang": "en", "licences": source_licences(SIX_SOURCES, args.data_dir),
+            "counts": {"evidence_texts": report["n"], "ddl_pairs": args.pairs},
+            "split": "grouped by pair_id (prompt when null), hashed with seed; layout shortcuts stripped "
+                     "(training.shortcuts)"}
+    ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"],
+                   "adapter_key": adapter.name}
+    bundle = evidence_bundle(base, Path(args.bundle_dir), combiner=combiner, factors=factors, scale=scale,
+                             k=got.cfg.k, ddl_setting=ddl_setting, witness_beta=ev.witness_.beta_,
+                             thresholds=thresholds, calibration_probs=probs, data=data, precision=got.lm.precision,
+                             design=f"six-source evidence: {report['chosen']}")
+    eval_report = write_eval(got, bundle, combiner, ev, names, thresholds, report, Path(args.reports_dir))
+    bundle.metrics = json_safe({"overall": eval_report["overall"], "leave_one_source_out":
+                                report["leave_one_source_out"], "thresholds": thresholds})
+    bundle.save()
+    print(f"[ship] bundle written to {bundle.path}", file=sys.stderr)
+    return 0
+
+
+def write_eval(got: Collected, bundle: Bundle, combiner: CalibratedCombiner, ev: FoldEvidence,
+               names: tuple[str, ...], thresholds: dict, report: dict, reports_dir: Path) -> dict:
+    """``reports/eval.json`` (and plots): the test split scored by the shipped model, plus the six-source keys."""
+    table = got.table
+    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    X = np.column_stack([ev.columns[c] for c in names])[test]
+    df = table.iloc[test].reset_index(drop=True).copy()
+    df["p"] = combiner.predict_proba(X)[:, 1]
+    df["true_label"] = df["label"]
+    df["label"] = [decide(p, n, thresholds["min_tokens"], thresholds["ai"], thresholds["human"])
+                   for p, n in zip(df["p"], df["n_tokens"])]
+    extra = {"bundle": bundle.name, "backbone": got.lm.identity, "precision": got.lm.precision,
+             "thresholds": thresholds, "command": report["command"], "cpu": report["cpu"],
+             "note": "test split of the six-source sample, scored by the shipped combiner (out-of-source "
+                     "calibration); see leave_one_source_out for sources it never saw"}
+    out = write_report(reports_dir, df.drop(columns=["text"]), ablation={}, extra=extra,
+                       abstain_col="label")
+    out.update({k: report[k] for k in LOSO_KEYS if k in report})
+    out = json_safe(out)
+    (reports_dir / "eval.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
