@@ -32,6 +32,7 @@ from training.data import REPO_ROOT, source_licences
 from training.ddl import DDLTrainer, adapter_factors
 from training.ddl_loso import SIX_SOURCES, fold_pairs
 from training.evidence_bundle import evidence_bundle
+from training.featurize import pooled_layers
 from training.fit import LOG_FEATURES
 from training.metrics import json_safe
 from training.report import write_report
@@ -39,6 +40,7 @@ from training.six_source import (
     COMBINER_C,
     EVIDENCE_SETS,
     MIN_GROUP_HUMANS,
+    PROBE_DEPTHS,
     TARGET_FPR,
     Collected,
     FoldEvidence,
@@ -57,6 +59,12 @@ LOSO_KEYS = ("chosen", "chosen_rule", "ablation", "guard_holds", "best_zero_shot
              "leave_one_generator_out", "in_distribution", "n", "min_tokens")
 
 
+def shipped_names(names: tuple[str, ...]) -> list[str]:
+    """The combiner's feature names as the detector provides them: the probe's logit is its head's
+    ``classifier_logit``."""
+    return ["classifier_logit" if n == "probe_logit" else n for n in names]
+
+
 def shipped_model(got: Collected, names: tuple[str, ...], z_heldout: np.ndarray,
                   min_tokens: int) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
     """The combiner fit on the cal split (shipped adapter), recalibrated out of source; its lines and the
@@ -66,7 +74,7 @@ def shipped_model(got: Collected, names: tuple[str, ...], z_heldout: np.ndarray,
     fit = np.flatnonzero(table["split"].to_numpy() == "cal")
     ev = FoldEvidence(table, got.records, "all", fit)
     X = np.column_stack([ev.columns[c] for c in names])
-    combiner = CalibratedCombiner(list(names), LOG_FEATURES, C=COMBINER_C, calibration="platt")
+    combiner = CalibratedCombiner(shipped_names(names), LOG_FEATURES, C=COMBINER_C, calibration="platt")
     combiner.fit(X[fit], y[fit]).recalibrate(z_heldout, y, n)
     p = combiner.calibrator_.transform(z_heldout, n)
     groups = line_groups(src, n, min_tokens)
@@ -99,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     describe(report, args, got, time.perf_counter() - t0, "python -m training.ship_evidence", argv)
     write_six_source_report(Path(args.report), report)
     names = EVIDENCE_SETS[report["chosen"]]
-    if "probe_logit" in names:
-        raise SystemExit(f"the chosen evidence {report['chosen']!r} needs its own probe in the bundle: not built yet")
     combiner, ev, thresholds, probs = shipped_model(got, names, z, args.min_tokens)
+    probe = ev.probe_ if "probe_logit" in names else None
+    depths = [pooled_layers(got.lm.num_layers)[i] for i in PROBE_DEPTHS]
+    if probe is not None and list(probe.layers) != depths:
+        raise SystemExit(f"the probe was fit on pooled depths {depths}, not {probe.layers}: set PROBE_LAYERS")
     adapter = DDLTrainer(got.lm, got.cfg).run_dir(fold_pairs(got.df, None, args.pairs))
     factors, scale = adapter_factors(torch.load(adapter / f"adapter-epoch{got.cfg.epochs}.pt", weights_only=True),
                                      got.cfg)
@@ -114,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                    "adapter_key": adapter.name}
     bundle = evidence_bundle(base, Path(args.bundle_dir), combiner=combiner, factors=factors, scale=scale,
                              k=got.cfg.k, ddl_setting=ddl_setting, witness_beta=ev.witness_.beta_,
-                             thresholds=thresholds, calibration_probs=probs, data=data, precision=got.lm.precision,
+                             thresholds=thresholds, calibration_probs=probs, probe=probe, data=data,
+                             precision=got.lm.precision,
                              design=f"six-source evidence: {report['chosen']}")
     eval_report = write_eval(got, bundle, combiner, ev, names, thresholds, report, Path(args.reports_dir))
     bundle.metrics = json_safe({"overall": eval_report["overall"], "leave_one_source_out":

@@ -36,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 
 from detector.combiner import Calibrator
 from detector.lm import DEFAULT_LM, cpu_description, load_lm
+from detector.probe import LinearProbe
 from detector.thresholds import threshold_at_fnr, threshold_at_fpr
 from detector.tuned_top import TunedTop
 from detector.witness import WitnessFit, witness_statistic
@@ -61,8 +62,9 @@ EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
     "zero_shot+ddl+witness": (*ZERO_SHOT, "tuned_discrepancy", "witness"),
     "zero_shot+ddl+witness+probe": (*ZERO_SHOT, "tuned_discrepancy", "witness", "probe_logit"),
 }
-PROBE_C = 0.002  # the shipped probe's strongest-travelling regularisation (training.designs.PROBE_C_GRID)
-PROBE_DEPTH = -2  # the three-quarter depth of the pooled states
+PROBE_C = 0.002  # the previous design's probe regularisation (training.designs.PROBE_C_GRID)
+PROBE_DEPTHS = [2]  # index into training.featurize.pooled_layers: the three-quarter depth
+PROBE_LAYERS = (22,)  # that depth in SmolLM2's 30 blocks (the manifest's probe layers; checked at shipping)
 COMBINER_C = 0.1
 TARGET_FPR = 0.01
 MIN_GROUP_HUMANS = 50  # a source or length bucket sets its own `ai` line from this many held-out humans
@@ -93,8 +95,9 @@ def _transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
 
 class FoldEvidence:
     """The columns every evidence set reads, for one fold: the fold's adapter gives ``tuned_discrepancy``; the
-    witness and the probe are fit on the fold's training rows only (the probe's training-row logits
-    cross-fitted)."""
+    witness and the probe (``detector.probe.LinearProbe`` on the three-quarter depth's token-mean state,
+    sources weighted equally) are fit on the fold's training rows only, the probe's training-row logits
+    cross-fitted."""
 
     def __init__(self, table: pd.DataFrame, records: list[dict], adapter: str, fit: np.ndarray, seed: int = 0):
         y = table["y"].to_numpy()
@@ -103,11 +106,13 @@ class FoldEvidence:
         self.witness_ = WitnessFit().fit([res[i] for i in fit], [cov[i] for i in fit], y[fit])
         witness = np.array([witness_statistic(r["witness_residual"][None], r["witness_cov"][None],
                                               self.witness_.beta_) for r in records])
-        pooled = np.stack([r["pooled"][PROBE_DEPTH] for r in records]).astype(np.float64)
-        probe = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=3000))
-        logits = probe.fit(pooled[fit], y[fit]).decision_function(pooled)
-        folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-        logits[fit] = cross_val_predict(probe, pooled[fit], y[fit], cv=folds, method="decision_function")
+        src = table["source"].to_numpy()
+        pooled = np.stack([r["pooled"][PROBE_DEPTHS] for r in records]).astype(np.float64)
+        self.probe_ = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit], y[fit], src[fit])
+        logits = self.probe_.decision_function(pooled)
+        for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
+            part = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit[tr]], y[fit[tr]], src[fit[tr]])
+            logits[fit[te]] = part.decision_function(pooled[fit[te]])  # cross-fitted on the fit rows
         cols = {n: np.array([r["features"][n] for r in records]) for n in ZERO_SHOT}
         cols.update(tuned_discrepancy=np.array([r["tuned"][adapter] for r in records]), witness=witness,
                     probe_logit=logits)
