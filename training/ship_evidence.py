@@ -35,6 +35,7 @@ from training.evidence_bundle import evidence_bundle
 from training.featurize import pooled_layers
 from training.fit import LOG_FEATURES
 from training.metrics import json_safe
+from training.model_card import write_model_card
 from training.report import write_report
 from training.six_source import (
     COMBINER_C,
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-bundle", default="smollm2-en", help="bundle whose probe head and sentence model stay")
     ap.add_argument("--bundle-dir", default=str(REPO_ROOT / "detector" / "bundles" / "smollm2-en"))
     ap.add_argument("--reports-dir", default=str(REPO_ROOT / "reports"))
+    ap.add_argument("--end-to-end", type=int, default=300, help="test texts re-scored through the Detector (0: none)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     got = collect(args)
@@ -131,8 +133,30 @@ def main(argv: list[str] | None = None) -> int:
     bundle.metrics = json_safe({"overall": eval_report["overall"], "leave_one_source_out":
                                 report["leave_one_source_out"], "thresholds": thresholds})
     bundle.save()
+    write_model_card(bundle, eval_report)
     print(f"[ship] bundle written to {bundle.path}", file=sys.stderr)
+    if args.end_to_end:
+        end_to_end(got, bundle, eval_report, args.end_to_end, Path(args.reports_dir) / "end_to_end")
     return 0
+
+
+def end_to_end(got: Collected, bundle: Bundle, eval_report: dict, n: int, out_dir: Path) -> dict:
+    """Re-score ``n`` test texts (a seeded sample) from their raw text with the saved bundle through
+    ``Detector.score_many``, as a user would: checks that serving gives what training measured."""
+    from detector.detector import Detector
+
+    table = got.table
+    test = table[table["split"] == "test"].sample(n=min(n, int((table["split"] == "test").sum())), random_state=0)
+    det = Detector(Bundle.load(bundle.path), got.lm)
+    scores = det.score_many(test["text"].tolist())
+    df = test.drop(columns=["text"]).reset_index(drop=True).copy()
+    df["p"] = [np.nan if s.prob_ai is None else s.prob_ai for s in scores]
+    df["true_label"] = df["label"]
+    df["label"] = [s.label for s in scores]
+    df["n_tokens"] = [s.n_tokens for s in scores]
+    extra = {"bundle": bundle.name, "mode": "end_to_end", "thresholds": bundle.manifest["thresholds"],
+             "note": f"{len(df)} test texts re-scored from raw text by Detector.score_many"}
+    return write_report(out_dir, df, ablation={}, extra=extra, abstain_col="label")
 
 
 def write_eval(got: Collected, bundle: Bundle, combiner: CalibratedCombiner, ev: FoldEvidence,

@@ -14,6 +14,10 @@ Steps (an interrupted run picks up where it stopped), one module each:
 5. ``training.thresholds``: set the decision thresholds and the ``min_tokens`` abstention on the same rows;
 6. ``training.bundle_writer``: write the bundle (``detector/bundles/<name>/``); ``training.evaluate`` then
    evaluates it on test (``reports/``).
+
+``python -m training.train --six-source [options of training.six_source]`` instead trains the shipped English
+design (``training.ship_evidence``): evidence from six sources, a probe and the zero-shot features (and the
+DDL fork when the leave-one-source-out table keeps it), calibrated on out-of-source scores.
 """
 
 from __future__ import annotations
@@ -175,6 +179,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--six-source" in args:  # the shipped English design: DDL folds, six sources, out-of-source calibration
+        from training.ship_evidence import main as ship
+
+        return ship([a for a in args if a != "--six-source"])
     cfg = parse_args(argv)
     if cfg.pass_only:
         rows = prepare_rows(cfg, Path(cfg.runs_dir) / cfg.name)
