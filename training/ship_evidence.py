@@ -48,6 +48,7 @@ from training.six_source import (
     analyse,
     collect,
     describe,
+    fold_scores,
     human_lines,
     line_groups,
     parser,
@@ -58,6 +59,15 @@ from training.six_source import write_report as write_six_source_report
 LOSO_KEYS = ("chosen", "chosen_rule", "ablation", "guard_holds", "best_zero_shot_features", "leave_one_source_out",
              "leave_one_source_out_pooled", "leave_one_source_out_domains", "by_variant", "by_length",
              "leave_one_generator_out", "in_distribution", "n", "min_tokens")
+
+
+def analyse_z(got: Collected, name: str) -> np.ndarray:
+    """The held-out raw scores of one evidence set (each source's texts scored by its fold's model)."""
+    z = np.zeros(len(got.table))
+    for held in sorted(got.table["source"].unique()):
+        m = got.table["source"].to_numpy() == held
+        z[m] = fold_scores(got.table, got.records, held)[name]["z"]
+    return z
 
 
 def shipped_names(names: tuple[str, ...]) -> list[str]:
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-bundle", default="smollm2-en", help="bundle whose probe head and sentence model stay")
     ap.add_argument("--bundle-dir", default=str(REPO_ROOT / "detector" / "bundles" / "smollm2-en"))
     ap.add_argument("--reports-dir", default=str(REPO_ROOT / "reports"))
+    ap.add_argument("--evidence", choices=list(EVIDENCE_SETS), default=None,
+                    help="ship this evidence set instead of the one the leave-one-source-out table chooses")
     ap.add_argument("--end-to-end", type=int, default=300, help="test texts re-scored through the Detector (0: none)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -108,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     z = report.pop("_z")
     describe(report, args, got, time.perf_counter() - t0, "python -m training.ship_evidence", argv)
     write_six_source_report(Path(args.report), report)
+    if args.evidence:  # a set named on the command line instead of the table's choice (for measurements)
+        report["chosen"], report["chosen_rule"] = args.evidence, "named with --evidence"
+        z = analyse_z(got, args.evidence)
     names = EVIDENCE_SETS[report["chosen"]]
     combiner, ev, thresholds, probs = shipped_model(got, names, z, args.min_tokens)
     probe = ev.probe_ if "probe_logit" in names else None

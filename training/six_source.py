@@ -76,11 +76,11 @@ MIN_GENERATOR_TEXTS = 40
 MIN_VARIANT_TEXTS = 10  # AI texts of one attack/rewrite variant needed for its row (each row gives its count)
 
 
-def sample_rows(df: pd.DataFrame, per_label: int, seed: int = 0) -> pd.DataFrame:
-    """Up to ``per_label`` human and AI non-train texts of each source, at random (a fixed order, so a larger
-    sample contains a smaller one and reuses its cached evidence)."""
+def sample_rows(df: pd.DataFrame, per_label: int, seed: int = 0, train: bool = False) -> pd.DataFrame:
+    """Up to ``per_label`` human and AI non-train texts of each source (``train``: train-split texts), at random
+    (a fixed order, so a larger sample contains a smaller one and reuses its cached evidence)."""
     parts = []
-    for _, g in df[df["split"] != "train"].groupby(["source", "label"]):
+    for _, g in df[(df["split"] == "train") == train].groupby(["source", "label"]):
         parts.append(g.sample(frac=1.0, random_state=seed).head(per_label))
     return pd.concat(parts).reset_index(drop=True)
 
@@ -309,6 +309,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lm", default=DEFAULT_LM)
     ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "six_source"))
+    ap.add_argument("--train-pass", type=int, default=0, metavar="N",
+                    help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
+                         "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
     return ap
 
 
@@ -343,8 +346,20 @@ def collect(args: argparse.Namespace) -> Collected | None:
     return Collected(table, records, lm, cfg, df)
 
 
+def train_pass(args: argparse.Namespace) -> bool:
+    """The fork-free evidence pass over train-split texts (``--train-pass``); True when finished."""
+    df = load_clean(list(SIX_SOURCES), args.data_dir)
+    lm = load_lm(args.lm)
+    texts = sample_rows(df, args.train_pass, train=True)["text"].tolist()
+    return run_evidence(lm, texts, {}, max_tokens=args.max_tokens, k=args.k,
+                        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.train_pass:
+        train_pass(args)
+        return 0
     t0 = time.perf_counter()
     got = collect(args)
     if got is None:
