@@ -55,7 +55,7 @@ def run(bundle: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--baseline", required=True, help="the bundle replaced (name or folder)")
+    ap.add_argument("--baseline", help="the bundle replaced (name or folder); required")
     ap.add_argument("--candidate", default="smollm2-en")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n-texts", type=int, default=16)
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args.worker, args.n_texts, args.words)
         return 0
+    if not args.baseline:
+        ap.error("--baseline is required")
     from detector.lm import cpu_description
 
     results: dict[str, list[dict]] = {"baseline": [], "candidate": []}
