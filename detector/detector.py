@@ -53,9 +53,9 @@ TRAINED_EVIDENCE = ("tuned_discrepancy", "witness")
 
 
 def score_feature_names() -> list[str]:
-    """The names of ``Score.features``: every zero-shot feature, the head's ``classifier_logit``, then the
-    trained evidence (present when the bundle has it)."""
-    return [*FEATURE_NAMES, "classifier_logit", *TRAINED_EVIDENCE]
+    """The names of ``Score.features`` every bundle gives: every zero-shot feature, then the head's
+    ``classifier_logit`` (a bundle with trained evidence adds those names, ``Detector.feature_names``)."""
+    return [*FEATURE_NAMES, "classifier_logit"]
 
 
 def decide(p: float, n_tokens: int, min_tokens: int, threshold_ai: float, threshold_human: float) -> str:
@@ -161,9 +161,10 @@ class Detector:
 
     @property
     def feature_names(self) -> list[str]:
-        """Every feature a Score carries (the batch command's feature columns): all zero-shot features and
-        the head's logit, whichever of them this bundle's combiner uses."""
-        return score_feature_names()
+        """Every feature a Score carries (the batch command's feature columns): all zero-shot features, the
+        head's logit and the bundle's trained evidence, whichever of them this bundle's combiner uses."""
+        present = {"tuned_discrepancy": self.fork is not None, "witness": self.witness_beta is not None}
+        return score_feature_names() + [name for name in TRAINED_EVIDENCE if present[name]]
 
     @property
     def bundles(self) -> dict[str, str]:

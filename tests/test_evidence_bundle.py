@@ -45,6 +45,7 @@ def test_detector_reads_the_tuned_fork_and_the_witness(evidence_setup, tiny_lm) 
     bundle, trainer, texts, beta = evidence_setup
     det = Detector(Bundle.load(bundle.path), tiny_lm)
     assert det.fork is not None and det.hidden_layer == tiny_lm.num_layers - 1
+    assert det.feature_names[-2:] == ["tuned_discrepancy", "witness"]
     text = texts[1]
     score = det.score(text)
     # the tuned discrepancy is the trained peft model's own, on the tokens the detector scored
@@ -54,6 +55,7 @@ def test_detector_reads_the_tuned_fork_and_the_witness(evidence_setup, tiny_lm) 
     (st,) = compute_token_stats(tiny_lm, [score.text], max_tokens=det.max_tokens, witness=True)
     assert score.features["witness"] == pytest.approx(witness_statistic(st.witness_residual, st.witness_cov, beta),
                                                       rel=1e-6)
+    assert set(score.features) == set(det.feature_names)
     # and the shown probability is the bundle's combiner on exactly those features
     raw = float(det.bundle.combiner.predict_rows([score.features])[0])
     assert score.prob_ai == pytest.approx(min(max(raw, 0.001), 0.999), abs=1e-6) or score.label == "insufficient_text"
