@@ -43,3 +43,15 @@ def test_evidence_is_cached_and_resumes(tiny_lm, tmp_path, monkeypatch) -> None:
     # an untuned fork is the base model: its discrepancy is the pass's own Fast-DetectGPT feature
     assert rec["tuned"]["base"] == pytest.approx(rec["features"]["fast_detectgpt"], rel=1e-4, abs=1e-4)
     assert rec["witness_residual"].shape == (8,) and np.isfinite(rec["witness_cov"]).all()
+
+
+def test_fork_free_pass_without_witness_has_its_own_cache(tiny_lm, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DETECTOR_CACHE_DIR", str(tmp_path))
+    texts = [human_text(random.Random(9))]
+    with_witness, _ = evidence.run_evidence(tiny_lm, texts, {}, max_tokens=48, k=1)
+    plain, finished = evidence.run_evidence(tiny_lm, texts, {}, max_tokens=48, k=1, witness=False)
+    key = evidence.text_key(texts[0])
+    assert finished and plain[key]["tuned"] == {} and not plain[key]["witness_residual"].any()
+    assert with_witness[key]["witness_residual"].any()  # a different cache: not the record without moments
+    assert plain[key]["features"] == with_witness[key]["features"]
+    assert evidence.evidence_dir(tiny_lm, 48, 1, []) != evidence.evidence_dir(tiny_lm, 48, 1, [], witness=False)

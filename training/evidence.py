@@ -36,9 +36,10 @@ from training.featurize import pooled_layers, text_key
 SHARD_SIZE = 64
 
 
-def evidence_dir(lm: LanguageModel, max_tokens: int, k: int, adapters: Sequence[str]) -> Path:
-    """The cache folder of one setting (backbone, precision, max_tokens, fork depth, adapter tags)."""
-    setting = json.dumps([lm.identity, lm.precision, max_tokens, k, sorted(adapters)])
+def evidence_dir(lm: LanguageModel, max_tokens: int, k: int, adapters: Sequence[str], witness: bool = True) -> Path:
+    """The cache folder of one setting (backbone, precision, max_tokens, fork depth, adapter tags, witness)."""
+    setting = [lm.identity, lm.precision, max_tokens, k, sorted(adapters)] + ([] if witness else ["no-witness"])
+    setting = json.dumps(setting)
     return cache_dir() / "evidence" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
@@ -51,18 +52,20 @@ def load_evidence(folder: Path) -> dict[str, dict]:
 
 
 def text_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedTop], max_tokens: int,
-                  k: int) -> list[dict]:
-    """The evidence record of each text (see the module docstring); ``tops`` maps adapter tag -> tuned top."""
-    stats = compute_token_stats(lm, texts, max_tokens=max_tokens, hidden_layer=lm.num_layers - k,
-                                pooled_layers=pooled_layers(lm.num_layers), witness=True)
+                  k: int, witness: bool = True) -> list[dict]:
+    """The evidence record of each text (see the module docstring); ``tops`` maps adapter tag -> tuned top.
+    ``witness=False`` skips the witness moments (zeros in the record): they cost about as much as the pass."""
+    stats = compute_token_stats(lm, texts, max_tokens=max_tokens,
+                                hidden_layer=lm.num_layers - k if tops else None,
+                                pooled_layers=pooled_layers(lm.num_layers), witness=witness)
     records = []
     for text, st in zip(texts, stats):
         n = st.n_tokens
         records.append({
             "features": extract_features(st, sentence_spans(text)),
             "n_tokens": n,
-            "witness_residual": st.witness_residual.astype(np.float64).sum(0) if n else np.zeros(8),
-            "witness_cov": st.witness_cov.astype(np.float64).sum(0) if n else np.zeros(15),
+            "witness_residual": st.witness_residual.astype(np.float64).sum(0) if n and witness else np.zeros(8),
+            "witness_cov": st.witness_cov.astype(np.float64).sum(0) if n and witness else np.zeros(15),
             "pooled": st.pooled.astype(np.float32),
             "tuned": {tag: tuned_discrepancy(top, lm, st.hidden, st.token_ids) for tag, top in tops.items()},
         })
@@ -70,12 +73,13 @@ def text_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, Tuned
 
 
 def run_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedTop], *, max_tokens: int, k: int,
-                 batch_size: int = 8, max_seconds: float | None = None) -> tuple[dict[str, dict], bool]:
+                 batch_size: int = 8, max_seconds: float | None = None,
+                 witness: bool = True) -> tuple[dict[str, dict], bool]:
     """Evidence for ``texts`` (normalised), resuming from the cache; returns (records by text key, finished).
 
     ``max_seconds`` stops after the shard that crosses it, so the pass can be split across sessions.
     """
-    folder = evidence_dir(lm, max_tokens, k, list(tops))
+    folder = evidence_dir(lm, max_tokens, k, list(tops), witness)
     folder.mkdir(parents=True, exist_ok=True)
     done = load_evidence(folder)
     todo = list(dict.fromkeys(t for t in texts if text_key(t) not in done))
@@ -89,7 +93,7 @@ def run_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedT
         shard: dict[str, dict] = {}
         for b in range(0, len(chunk), batch_size):
             part = chunk[b: b + batch_size]
-            shard.update(zip(map(text_key, part), text_evidence(lm, part, tops, max_tokens, k)))
+            shard.update(zip(map(text_key, part), text_evidence(lm, part, tops, max_tokens, k, witness)))
         tmp = folder / f"shard_{n_shard:05d}.tmp"
         torch.save(shard, tmp)
         tmp.replace(folder / f"shard_{n_shard:05d}.pt")

@@ -347,11 +347,12 @@ def collect(args: argparse.Namespace) -> Collected | None:
 
 
 def train_pass(args: argparse.Namespace) -> bool:
-    """The fork-free evidence pass over train-split texts (``--train-pass``); True when finished."""
+    """The fork-free evidence pass over train-split texts (``--train-pass``), without the witness moments (which
+    added nothing to any evidence set and cost as much as the pass); True when finished."""
     df = load_clean(list(SIX_SOURCES), args.data_dir)
     lm = load_lm(args.lm)
     texts = sample_rows(df, args.train_pass, train=True)["text"].tolist()
-    return run_evidence(lm, texts, {}, max_tokens=args.max_tokens, k=args.k,
+    return run_evidence(lm, texts, {}, max_tokens=args.max_tokens, k=args.k, witness=False,
                         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)[1]
 
 
