@@ -66,7 +66,9 @@ def test_analysis_reports_every_table() -> None:
         assert {"auroc", "tpr_at_1fpr", "ece", "n", "ai_fpr", "ai_tpr"} <= set(v)
     assert {"auroc", "ece", "ai_fpr", "ai_tpr"} <= set(report["leave_one_source_out_pooled"])
     assert all({"n_human", "ai_fpr"} <= set(v) for v in report["leave_one_source_out_domains"].values())
-    assert set(report["ablation"]) == set(six_source.EVIDENCE_SETS) | {"best_zero_shot"}
+    blends = {f"{name} blend {w}" for name in six_source.BLENDED_SETS for w in six_source.BLEND_WEIGHTS}
+    assert set(report["ablation"]) == set(six_source.EVIDENCE_SETS) | {"best_zero_shot"} | blends
+    assert report["chosen"] in six_source.EVIDENCE_SETS  # only what ship_evidence can ship
     # the signal the sources share carries: the chosen evidence ranks every held-out source well above chance
     assert min(v["auroc"] for v in report["leave_one_source_out"].values()) > 0.7
     assert "A/rewrite" in report["by_variant"] and report["in_distribution"]["n"] > 0
