@@ -91,3 +91,15 @@ def test_shipped_lines_spare_every_sources_held_out_humans() -> None:
     assert thresholds["human"] <= thresholds["ai"] and "source=A" in probs["ai_line_groups"]
     # the calibration is the out-of-source one: fit on the held-out scores, it is close to their label rate
     assert abs(np.mean(p) - np.mean(y)) < 0.05
+
+
+def test_in_distribution_fit_on_a_fork_free_train_pass() -> None:
+    table, records = _table()
+    train, train_records = _table(seed=5)
+    train["split"] = "train"
+    for r in train_records:  # what a pass without forks or witness moments leaves
+        r["tuned"], r["witness_residual"], r["witness_cov"] = {}, np.zeros(8), np.zeros(15)
+    out = six_source.in_distribution_train_fit(table, records, train, train_records)
+    assert out["n_fit"] == len(train) and out["n"] == int((table["split"] == "test").sum())
+    assert all(0.0 <= out[name]["ece"] <= 1.0 for name in six_source.TRAIN_FIT_SETS)
+    assert out["zero_shot+probe"]["auroc"] > 0.7  # the synthetic signal sits in a zero-shot feature

@@ -110,9 +110,12 @@ class FoldEvidence:
         y = table["y"].to_numpy()
         res = [r["witness_residual"][None] / max(r["n_tokens"], 1) for r in records]
         cov = [r["witness_cov"][None] / max(r["n_tokens"], 1) for r in records]
-        self.witness_ = WitnessFit().fit([res[i] for i in fit], [cov[i] for i in fit], y[fit])
-        witness = np.array([witness_statistic(r["witness_residual"][None], r["witness_cov"][None],
-                                              self.witness_.beta_) for r in records])
+        self.witness_ = None  # records of a pass without the witness moments (``--train-pass``) give no witness
+        witness = np.zeros(len(records))
+        if all(records[i]["witness_cov"].any() for i in fit):
+            self.witness_ = WitnessFit().fit([res[i] for i in fit], [cov[i] for i in fit], y[fit])
+            witness = np.array([witness_statistic(r["witness_residual"][None], r["witness_cov"][None],
+                                                  self.witness_.beta_) for r in records])
         src = table["source"].to_numpy()
         pooled = np.stack([r["pooled"][PROBE_DEPTHS] for r in records]).astype(np.float64)
         self.probe_ = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit], y[fit], src[fit])
@@ -121,7 +124,7 @@ class FoldEvidence:
             part = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit[tr]], y[fit[tr]], src[fit[tr]])
             logits[fit[te]] = part.decision_function(pooled[fit[te]])  # cross-fitted on the fit rows
         cols = {n: np.array([r["features"][n] for r in records]) for n in ZERO_SHOT}
-        cols.update(tuned_discrepancy=np.array([r["tuned"][adapter] for r in records]), witness=witness,
+        cols.update(tuned_discrepancy=np.array([r["tuned"].get(adapter, np.nan) for r in records]), witness=witness,
                     probe_logit=logits)
         self.columns = cols
 
@@ -292,6 +295,31 @@ def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[st
             "brier": brier(y[test], p_in)}
 
 
+TRAIN_FIT_SETS = ("probe", "zero_shot+probe")  # sets a fork-free, witness-free train pass can fit
+
+
+def in_distribution_train_fit(table: pd.DataFrame, records: list[dict], train_table: pd.DataFrame,
+                              train_records: list[dict], seed: int = 0) -> dict:
+    """In distribution with a larger fit: each of ``TRAIN_FIT_SETS`` fit on train-split texts (the fork-free
+    ``--train-pass``), scored on the sample's test split (calibrated in distribution, cross-fitted)."""
+    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    both = pd.concat([train_table, table.iloc[test]], ignore_index=True)
+    recs = list(train_records) + [records[i] for i in test]
+    fit, held = np.arange(len(train_table)), np.arange(len(train_table), len(both))
+    y = both["y"].to_numpy()
+    ev = FoldEvidence(both, recs, "all", fit, seed)
+    out = {"n_fit": int(len(fit)), "n": int(len(held))}
+    for name in TRAIN_FIT_SETS:
+        X = ev.matrix(EVIDENCE_SETS[name])
+        z = _raw_model().fit(X[fit], y[fit]).decision_function(X[held])
+        oof = cross_val_predict(_raw_model(), X[fit], y[fit], method="decision_function",
+                                cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+        p = Calibrator("platt").fit(oof, y[fit]).transform(z)
+        out[name] = {"auroc": auroc(y[held], p), "tpr_at_1fpr": tpr_at_fpr(y[held], p, 0.01),
+                     "ece": expected_calibration_error(y[held], p)}
+    return out
+
+
 def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Sequence[str]) -> dict[str, TunedTop]:
     """The tuned top of every finished adapter: one per held-out source, and "all" (trained on every source)."""
     tops = {}
@@ -322,6 +350,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-pass", type=int, default=0, metavar="N",
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
+    ap.add_argument("--train-fit", type=int, default=0, metavar="N",
+                    help="also report in-distribution numbers fit on the --train-pass N texts")
     return ap
 
 
@@ -356,6 +386,18 @@ def collect(args: argparse.Namespace) -> Collected | None:
     return Collected(table, records, lm, cfg, df)
 
 
+def train_records(args: argparse.Namespace, df: pd.DataFrame, lm) -> tuple[pd.DataFrame, list[dict]] | None:
+    """The train-split sample of ``--train-fit`` and its cached fork-free records (None if the pass is unfinished)."""
+    train = sample_rows(df, args.train_fit, train=True)
+    done, finished = run_evidence(lm, train["text"].tolist(), {}, max_tokens=args.max_tokens, k=args.k,
+                                  witness=False, max_seconds=0.0)
+    if not finished:
+        print("[six-source] the train pass is unfinished: run --train-pass first", file=sys.stderr)
+        return None
+    train["y"] = (train["label"] == "ai").astype(int)
+    return train, [done[text_key(t)] for t in train["text"]]
+
+
 def train_pass(args: argparse.Namespace) -> bool:
     """The fork-free evidence pass over train-split texts (``--train-pass``), without the witness moments (which
     added nothing to any evidence set and cost as much as the pass); True when finished."""
@@ -377,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = analyse(got.table, got.records, args.min_tokens)
     report.pop("_z", None)
+    if args.train_fit:
+        train = train_records(args, got.df, got.lm)
+        if train is not None:
+            report["in_distribution_train_fit"] = in_distribution_train_fit(got.table, got.records, *train)
     describe(report, args, got, time.perf_counter() - t0, "python -m training.six_source", argv)
     write_report(Path(args.report), report)
     return 0
@@ -475,6 +521,11 @@ def write_report(stem: Path, report: dict) -> None:
               f" (in-distribution calibration) / {ind['ece_out_of_source_calibration']:.3f} (out-of-source "
               f"calibration), n = {ind['n']}.", "",
               "## Held-out humans called ai, per domain", "", "| domain | humans | called ai |", "|---|---|---|"]
+    if "in_distribution_train_fit" in r:
+        t = r["in_distribution_train_fit"]
+        fits = "; ".join(f"{name}: AUROC {t[name]['auroc']:.3f}, TPR@1%FPR {t[name]['tpr_at_1fpr']:.3f}, ECE "
+                         f"{t[name]['ece']:.3f}" for name in TRAIN_FIT_SETS)
+        lines[-4:-4] = [f"Fit on {t['n_fit']} train-split texts (fork-free pass) instead, same test split: {fits}.", ""]
     for d, v in sorted(r["leave_one_source_out_domains"].items(), key=lambda kv: -kv[1]["n_human"]):
         lines.append(f"| {d} | {v['n_human']} | {v['ai_fpr']:.3f} |")
     lines += ["", "## Attack and rewrite variants against the same source's humans", "",
