@@ -52,6 +52,16 @@ def logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def transform_features(X: np.ndarray, names: Sequence[str], log_features: Sequence[str]) -> np.ndarray:
+    """What every combiner's linear model reads: the columns ``names`` of ``X``, those in ``log_features``
+    through log1p (heavy-tailed), non-finite values made finite."""
+    X = np.array(X, dtype=np.float64, copy=True)
+    for j, name in enumerate(names):
+        if name in log_features:
+            X[:, j] = np.log1p(np.clip(X[:, j], 0.0, None))
+    return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
+
+
 class Calibrator:
     """Maps a raw score to a probability: Platt (sigmoid), isotonic (monotone steps, interpolated), or
     ``platt_length``: a sigmoid of (z, z x l) with l = log(n_tokens / 64), the length clipped to the range
@@ -161,11 +171,7 @@ class CalibratedCombiner:
         self.calibrate_from = int(calibrate_from)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        X = np.array(X, dtype=np.float64, copy=True)
-        for j, name in enumerate(self.feature_names):
-            if name in self.log_features:
-                X[:, j] = np.log1p(np.clip(X[:, j], 0.0, None))
-        return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
+        return transform_features(X, self.feature_names, self.log_features)
 
     def matrix(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         """Rows of named features -> the (n, d) matrix in ``feature_names`` order."""

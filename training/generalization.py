@@ -81,11 +81,11 @@ def inner_source_folds(rows: pd.DataFrame, fold: Fold, min_n: int = 40) -> list[
 
 def oriented_auroc(y_fit: np.ndarray, x_fit: np.ndarray, y_test: np.ndarray, x_test: np.ndarray) -> float:
     """AUROC of one feature on test, its direction (higher = AI or lower = AI) fixed on the fit data."""
-    sign = 1.0 if auroc(y_fit, _rank01(x_fit)) >= 0.5 else -1.0
-    return auroc(y_test, _rank01(sign * x_test))
+    sign = 1.0 if auroc(y_fit, rank01(x_fit)) >= 0.5 else -1.0
+    return auroc(y_test, rank01(sign * x_test))
 
 
-def _rank01(x: np.ndarray) -> np.ndarray:
+def rank01(x: np.ndarray) -> np.ndarray:
     """Scores mapped into [0, 1] by rank (AUROC only needs the order; metrics want probabilities)."""
     x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
     ranks = rankdata(x)  # ties share a rank: a constant feature must score 0.5, not the row order
@@ -98,7 +98,7 @@ def best_zero_shot(y: np.ndarray, X: np.ndarray, names: Sequence[str], fit: np.n
 
     Chosen on the fold's own data, never on the held-out group: a user cannot pick the feature after the fact.
     """
-    fit_scores = [max(auroc(y[fit], _rank01(X[fit, j])), 1 - auroc(y[fit], _rank01(X[fit, j])))
+    fit_scores = [max(auroc(y[fit], rank01(X[fit, j])), 1 - auroc(y[fit], rank01(X[fit, j])))
                   for j in range(X.shape[1])]
     j = int(np.nanargmax(fit_scores))
     return names[j], oriented_auroc(y[fit], X[fit, j], y[test], X[test, j])

@@ -34,7 +34,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detector.combiner import Calibrator
+from detector.combiner import Calibrator, transform_features
+from detector.detector import decide
 from detector.lm import DEFAULT_LM, cpu_description, load_lm
 from detector.probe import LinearProbe
 from detector.thresholds import threshold_at_fnr, threshold_at_fpr
@@ -47,6 +48,7 @@ from training.ddl_loso import SIX_SOURCES, fold_pairs, load_clean
 from training.evidence import run_evidence
 from training.featurize import text_key
 from training.fit import LOG_FEATURES
+from training.generalization import best_zero_shot, rank01
 from training.metrics import auroc, brier, expected_calibration_error, length_bucket, tpr_at_fpr
 
 ZERO_SHOT = tuple(n for n in COMBINER_FEATURES if n not in NOT_SHIPPED)
@@ -92,14 +94,6 @@ def _raw_model(C: float = COMBINER_C):
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000))
 
 
-def _transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    X = np.array(X, dtype=np.float64, copy=True)
-    for j, name in enumerate(names):
-        if name in LOG_FEATURES:
-            X[:, j] = np.log1p(np.clip(X[:, j], 0.0, None))
-    return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
-
-
 class FoldEvidence:
     """The columns every evidence set reads, for one fold: the fold's adapter gives ``tuned_discrepancy``; the
     witness and the probe (``detector.probe.LinearProbe`` on the three-quarter depth's token-mean state,
@@ -129,7 +123,7 @@ class FoldEvidence:
         self.columns = cols
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
-        return _transform(np.column_stack([self.columns[n] for n in names]), names)
+        return transform_features(np.column_stack([self.columns[n] for n in names]), names, LOG_FEATURES)
 
 
 def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int = 0) -> dict[str, dict]:
@@ -143,8 +137,8 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
         X = ev.matrix(cols)
         model = _raw_model().fit(X[fit], y[fit])
         out[name] = {"z": model.decision_function(X[test])}
-    best = max(ZERO_SHOT, key=lambda n: abs(auroc(y[fit], _rank01(ev.columns[n][fit])) - 0.5))
-    sign = 1.0 if auroc(y[fit], _rank01(ev.columns[best][fit])) >= 0.5 else -1.0
+    best, _ = best_zero_shot(y, np.column_stack([ev.columns[n] for n in ZERO_SHOT]), ZERO_SHOT, fit, test)
+    sign = 1.0 if auroc(y[fit], rank01(ev.columns[best][fit])) >= 0.5 else -1.0
     out["best_zero_shot"] = {"feature": best, "z": sign * ev.columns[best][test]}
     # Blends toward the best single feature's own model (both on the log-odds scale, fit on the same rows): what
     # the previous design did to keep the zero-shot guard. Measured here; not yet shippable by ship_evidence.
@@ -154,12 +148,6 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
         for w in BLEND_WEIGHTS:
             out[f"{name} blend {w}"] = {"z": w * out[name]["z"] + (1 - w) * z_best}
     return out
-
-
-def _rank01(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
-    return (rankdata(x) - 1) / max(len(x) - 1, 1)
 
 
 def human_lines(p: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], target: float = TARGET_FPR) -> float:
@@ -199,8 +187,8 @@ def out_of_source(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: s
 
 
 def verdicts(p: np.ndarray, n_tokens: np.ndarray, t_ai: np.ndarray, t_human: np.ndarray, min_tokens: int) -> np.ndarray:
-    out = np.where(p >= t_ai, "ai", np.where(p <= t_human, "human", "uncertain"))
-    return np.where(n_tokens < min_tokens, "insufficient_text", out)
+    """The detector's verdict rule (``detector.detector.decide``) for every row, each with its fold's lines."""
+    return np.array([decide(pi, ni, min_tokens, ai, hu) for pi, ni, ai, hu in zip(p, n_tokens, t_ai, t_human)])
 
 
 def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: str = "platt") -> dict:
@@ -252,7 +240,7 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
             "leave_one_source_out_domains": domains, "by_length": lengths, "by_variant": variants, "_p": p}
 
 
-def calibrated_generators(table: pd.DataFrame, records: list[dict], names: Sequence[str], seed: int = 0) -> dict:
+def leave_one_generator_out(table: pd.DataFrame, records: list[dict], names: Sequence[str], seed: int = 0) -> dict:
     """Leave-one-generator-out AUROC for one evidence set: for each generator with ``MIN_GENERATOR_TEXTS``
     texts, fit on every other generator's texts and the humans outside its sources' test split; test on its
     texts against those held-back humans. The tuned discrepancy comes from the adapter trained on every source
@@ -269,8 +257,18 @@ def calibrated_generators(table: pd.DataFrame, records: list[dict], names: Seque
         ev = FoldEvidence(table, records, "all", fit, seed)
         X = ev.matrix(names)
         z = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
-        out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], _rank01(z))}
+        out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], rank01(z))}
     return out
+
+
+def _fit_in_distribution(X: np.ndarray, y: np.ndarray, fit: np.ndarray, test: np.ndarray,
+                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The combiner fit on ``fit`` rows: raw scores of ``test`` rows and their probabilities under a Platt line
+    fit on the fit rows' cross-fitted scores (an in-distribution calibration)."""
+    z_test = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
+    oof = cross_val_predict(_raw_model(), X[fit], y[fit], cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                            method="decision_function")
+    return z_test, Calibrator("platt").fit(oof, y[fit]).transform(z_test)
 
 
 def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[str], oos_calibrator: Calibrator,
@@ -281,12 +279,7 @@ def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[st
     y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
     fit, test = np.flatnonzero(split == "cal"), np.flatnonzero(split == "test")
     ev = FoldEvidence(table, records, "all", fit, seed)
-    X = ev.matrix(names)
-    model = _raw_model().fit(X[fit], y[fit])
-    z_test = model.decision_function(X[test])
-    oof = cross_val_predict(_raw_model(), X[fit], y[fit], cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                            method="decision_function")
-    p_in = Calibrator("platt").fit(oof, y[fit]).transform(z_test)
+    z_test, p_in = _fit_in_distribution(ev.matrix(names), y, fit, test, seed)
     p_out = oos_calibrator.transform(z_test, n[test])
     return {"n": int(len(test)), "n_fit": int(len(fit)), "auroc": auroc(y[test], p_in),
             "tpr_at_1fpr": tpr_at_fpr(y[test], p_in, 0.01), "tpr_at_5fpr": tpr_at_fpr(y[test], p_in, 0.05),
@@ -310,11 +303,7 @@ def in_distribution_train_fit(table: pd.DataFrame, records: list[dict], train_ta
     ev = FoldEvidence(both, recs, "all", fit, seed)
     out = {"n_fit": int(len(fit)), "n": int(len(held))}
     for name in TRAIN_FIT_SETS:
-        X = ev.matrix(EVIDENCE_SETS[name])
-        z = _raw_model().fit(X[fit], y[fit]).decision_function(X[held])
-        oof = cross_val_predict(_raw_model(), X[fit], y[fit], method="decision_function",
-                                cv=StratifiedKFold(5, shuffle=True, random_state=seed))
-        p = Calibrator("platt").fit(oof, y[fit]).transform(z)
+        p = _fit_in_distribution(ev.matrix(EVIDENCE_SETS[name]), y, fit, held, seed)[1]
         out[name] = {"auroc": auroc(y[held], p), "tpr_at_1fpr": tpr_at_fpr(y[held], p, 0.01),
                      "ece": expected_calibration_error(y[held], p)}
     return out
@@ -465,7 +454,7 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int) -> dict:
     best_blend = max(blends, key=lambda nm: ablation[nm]["mean_auroc"]) if blends else None
     oos_cal = Calibrator("platt").fit(z[chosen], y, n)
     indist = in_distribution(table, records, EVIDENCE_SETS[chosen], oos_cal)
-    logo = calibrated_generators(table, records, EVIDENCE_SETS[chosen])
+    logo = leave_one_generator_out(table, records, EVIDENCE_SETS[chosen])
     for s in sets.values():
         s.pop("_p")
     rule = "best leave-one-source-out mean AUROC among evidence sets within 0.02 of the best zero-shot feature on " \

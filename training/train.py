@@ -15,9 +15,10 @@ Steps (an interrupted run picks up where it stopped), one module each:
 6. ``training.bundle_writer``: write the bundle (``detector/bundles/<name>/``); ``training.evaluate`` then
    evaluates it on test (``reports/``).
 
-``python -m training.train --six-source [options of training.six_source]`` instead trains the shipped English
-design (``training.ship_evidence``): evidence from six sources, a probe and the zero-shot features (and the
-DDL fork when the leave-one-source-out table keeps it), calibrated on out-of-source scores.
+``python -m training.train --six-source [options of training.ship_evidence]`` instead trains the six-source
+design (``training.ship_evidence``; a candidate, not yet what ``smollm2-en`` ships): evidence from six sources, a
+probe and the zero-shot features (and the DDL fork when the leave-one-source-out table keeps it), calibrated on
+out-of-source scores.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--six-source" in args:  # the shipped English design: DDL folds, six sources, out-of-source calibration
+    if "--six-source" in args:  # the six-source design: DDL folds, six sources, out-of-source calibration
         from training.ship_evidence import main as ship
 
         return ship([a for a in args if a != "--six-source"])
