@@ -238,18 +238,24 @@ class CalibratedCombiner:
         """``weight`` x ``full``'s decision + (1 - weight) x ``part``'s, recalibrated: still one linear model.
 
         Why: shrinking the trained head's model toward the zero-shot-only one is how the detector is kept from
-        losing to its own zero-shot evidence on collections it never saw. ``part`` must use a subset of
-        ``full``'s features and both must be fit on the same rows (so their scalers agree on shared columns).
+        losing to its own zero-shot evidence on collections it never saw. Both must be fit on the same rows (so
+        their scalers agree on shared columns); features only ``part`` reads are appended to ``full``'s.
         """
-        idx = [full.feature_names.index(n) for n in part.feature_names]
-        if not np.allclose(np.asarray(full.mean_)[idx], part.mean_) or \
-                not np.allclose(np.asarray(full.scale_)[idx], part.scale_):
+        extra = [n for n in part.feature_names if n not in full.feature_names]
+        names = [*full.feature_names, *extra]
+        shared = [n for n in part.feature_names if n in full.feature_names]
+        fi, pi = [full.feature_names.index(n) for n in shared], [part.feature_names.index(n) for n in shared]
+        if not np.allclose(np.asarray(full.mean_)[fi], np.asarray(part.mean_)[pi]) or \
+                not np.allclose(np.asarray(full.scale_)[fi], np.asarray(part.scale_)[pi]):
             raise ValueError("blend needs both combiners fit on the same rows")
-        out = cls(full.feature_names, full.log_features, C=full.C_, calibration=full.calibration, cv=full.cv,
+        ei = [part.feature_names.index(n) for n in extra]
+        out = cls(names, full.log_features, C=full.C_, calibration=full.calibration, cv=full.cv,
                   random_state=full.random_state, calibrate_from=full.calibrate_from)
-        coef = weight * np.asarray(full.coef_)
-        coef[idx] += (1.0 - weight) * np.asarray(part.coef_)
-        out.C_, out.mean_, out.scale_, out.coef_ = full.C_, list(full.mean_), list(full.scale_), coef.tolist()
+        coef = np.r_[weight * np.asarray(full.coef_), np.zeros(len(extra))]
+        coef[[names.index(n) for n in part.feature_names]] += (1.0 - weight) * np.asarray(part.coef_)
+        out.C_, out.coef_ = full.C_, coef.tolist()
+        out.mean_ = [*full.mean_, *(part.mean_[i] for i in ei)]
+        out.scale_ = [*full.scale_, *(part.scale_[i] for i in ei)]
         out.intercept_ = weight * full.intercept_ + (1.0 - weight) * part.intercept_
         out.blend_weight_ = weight
         out.oof_decision_ = weight * full.oof_decision_ + (1.0 - weight) * part.oof_decision_

@@ -34,3 +34,14 @@ def test_blend_refuses_combiners_fit_on_different_rows() -> None:
     part = CalibratedCombiner(["a", "b"], C=1.0).fit(X[:200, :2], y[:200])
     with pytest.raises(ValueError):
         CalibratedCombiner.blend(full, part, 0.5, y)
+
+
+def test_blend_appends_the_features_only_the_part_reads() -> None:
+    """A head-only model blended toward a zero-shot feature it does not read: one model over both columns."""
+    X, y = _data()
+    full = CalibratedCombiner(["head"], C=1.0).fit(X[:, 2:], y)
+    part = CalibratedCombiner(["a"], C=1.0).fit(X[:, :1], y)
+    mixed = CalibratedCombiner.blend(full, part, 0.25, y)
+    assert mixed.feature_names == ["head", "a"]
+    expected = 0.25 * full.decision_function(X[:, 2:]) + 0.75 * part.decision_function(X[:, :1])
+    assert mixed.decision_function(X[:, [2, 0]]) == pytest.approx(expected)

@@ -68,7 +68,7 @@ def test_analysis_reports_every_table() -> None:
     assert all({"n_human", "ai_fpr"} <= set(v) for v in report["leave_one_source_out_domains"].values())
     blends = {f"{name} blend {w}" for name in six_source.BLENDED_SETS for w in six_source.BLEND_WEIGHTS}
     assert set(report["ablation"]) == set(six_source.EVIDENCE_SETS) | {"best_zero_shot"} | blends
-    assert report["chosen"] in six_source.EVIDENCE_SETS  # only what ship_evidence can ship
+    assert report["chosen"] in report["guard_holds"] and report["guard_holds"][report["chosen"]]
     # the signal the sources share carries: the chosen evidence ranks every held-out source well above chance
     assert min(v["auroc"] for v in report["leave_one_source_out"].values()) > 0.7
     assert "A/rewrite" in report["by_variant"] and report["in_distribution"]["n"] > 0
@@ -81,8 +81,7 @@ def test_shipped_lines_spare_every_sources_held_out_humans() -> None:
     report = six_source.analyse(table, records, min_tokens=64)
     z = report["_z"]
     got = six_source.Collected(table, records, lm=None, cfg=None, df=None)
-    names = six_source.EVIDENCE_SETS[report["chosen"]]
-    combiner, _, thresholds, probs = shipped_model(got, names, z, min_tokens=64)
+    combiner, _, thresholds, probs = shipped_model(got, report["chosen"], z, min_tokens=64)
     p = combiner.calibrator_.transform(z, table["n_tokens"].to_numpy())
     src, y, n = table["source"].to_numpy(), table["y"].to_numpy(), table["n_tokens"].to_numpy()
     for s in set(src):
@@ -93,13 +92,41 @@ def test_shipped_lines_spare_every_sources_held_out_humans() -> None:
     assert abs(np.mean(p) - np.mean(y)) < 0.05
 
 
-def test_in_distribution_fit_on_a_fork_free_train_pass() -> None:
+def _with_train_pass() -> tuple[pd.DataFrame, list[dict]]:
     table, records = _table()
     train, train_records = _table(seed=5)
     train["split"] = "train"
     for r in train_records:  # what a pass without forks or witness moments leaves
         r["tuned"], r["witness_residual"], r["witness_cov"] = {}, np.zeros(8), np.zeros(15)
-    out = six_source.in_distribution_train_fit(table, records, train, train_records)
-    assert out["n_fit"] == len(train) and out["n"] == int((table["split"] == "test").sum())
-    assert all(0.0 <= out[name]["ece"] <= 1.0 for name in six_source.TRAIN_FIT_SETS)
-    assert out["zero_shot+probe"]["auroc"] > 0.7  # the synthetic signal sits in a zero-shot feature
+    return six_source.join_train(table, records, train, train_records)
+
+
+def test_folds_fit_on_the_train_pass_and_score_only_the_sample() -> None:
+    both, records = _with_train_pass()
+    fit_row, test_row = six_source.roles(both)
+    assert fit_row.sum() == test_row.sum() == len(both) // 2 and not (fit_row & test_row).any()
+    report = six_source.analyse(both, records, min_tokens=64, sets=six_source.TRAIN_FIT_SETS)
+    assert sum(v["n"] for v in report["leave_one_source_out"].values()) == test_row.sum()
+    assert report["in_distribution"]["n_fit"] == fit_row.sum()
+    assert report["n_fit_rows"] == fit_row.sum()
+    assert min(v["auroc"] for v in report["leave_one_source_out"].values()) > 0.7
+    # a fold's scores do not depend on the held-out source's train texts: drop them, nothing moves
+    keep = ~(fit_row & (both["source"].to_numpy() == "A"))
+    kept = both[keep].reset_index(drop=True)
+    a = six_source.fold_scores(both, records, "A", sets=six_source.TRAIN_FIT_SETS)
+    b = six_source.fold_scores(kept, [r for r, k in zip(records, keep) if k], "A", sets=six_source.TRAIN_FIT_SETS)
+    assert np.allclose(a["zero_shot+probe blend 0.5"]["z"], b["zero_shot+probe blend 0.5"]["z"])
+
+
+def test_a_shipped_blend_is_the_measured_blend() -> None:
+    """What ship_evidence writes (one linear model, ``CalibratedCombiner.blend``) scores as the analysis did."""
+    from training.ship_evidence import shipped_combiner
+
+    both, records = _with_train_pass()
+    y = both["y"].to_numpy()
+    fit, rows = six_source.fit_rows(both), np.flatnonzero(six_source.roles(both)[1])
+    ev = six_source.FoldEvidence(both, records, "all", fit)
+    name = "zero_shot+probe blend 0.25"
+    combiner = shipped_combiner(ev, name, y, fit)
+    X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS["zero_shot+probe"]])
+    assert np.allclose(combiner.decision_function(X[rows]), six_source.set_scores(ev, name, y, fit, rows))

@@ -24,10 +24,11 @@ def evidence_bundle(base: Bundle, path: Path, *, combiner: CalibratedCombiner,
                     factors: dict[str, torch.Tensor] | None, scale: float, k: int, ddl_setting: dict,
                     witness_beta: np.ndarray | None, thresholds: dict, calibration_probs: dict,
                     probe: LinearProbe | None = None, data: dict | None = None, precision: str | None = None,
-                    design: str = "") -> Bundle:
+                    design: str = "", feature_ranges: dict | None = None) -> Bundle:
     """A new bundle at ``path``: ``base`` with the combiner, lines and trained evidence replaced (see module).
 
-    Only the evidence the combiner reads is kept: ``factors`` (the tuned fork) when it reads
+    ``feature_ranges`` (the page's typical ranges) replace the base bundle's where given: a new head's logit has
+    its own scale. Only the evidence the combiner reads is kept: ``factors`` (the tuned fork) when it reads
     ``tuned_discrepancy``, ``witness_beta`` when it reads ``witness``; ``probe`` replaces the base bundle's head.
     """
     manifest = copy.deepcopy(base.manifest)
@@ -53,6 +54,8 @@ def evidence_bundle(base: Bundle, path: Path, *, combiner: CalibratedCombiner,
         manifest["data"] = data
     if precision:
         manifest["precision"] = precision
+    if feature_ranges:
+        manifest["feature_ranges"] = {**manifest.get("feature_ranges", {}), **feature_ranges}
     head_state = dict(base.head_state)
     if probe is not None:
         manifest["head"] = {"kind": "probe", "layers": list(probe.layers), "C": probe.C, "file": "head.safetensors",

@@ -3,8 +3,10 @@
 Runs ``training.six_source`` (evidence pass, leave-one-source-out tables, choice of evidence set), then fits the
 shipped model and writes it as a bundle (``training.evidence_bundle``) with ``reports/eval.json``:
 
-* the combiner is fit on the cal-split texts of all six sources, with the tuned discrepancy of the adapter
-  trained on every source's train pairs and a witness fit on the same texts;
+* the combiner is fit on the fit rows of all six sources: the train pass with ``--train-fit`` (the folds of
+  the leave-one-source-out table are then fit on it too), else the cal-split texts, with the tuned discrepancy
+  of the adapter trained on every source's train pairs and a witness fit on the same texts; a blend
+  (``"<set> blend <w>"``) is shipped as one linear model (``CalibratedCombiner.blend``);
 * its calibration is fit on out-of-source scores: the leave-one-source-out folds' raw scores for the texts each
   fold held out (``CalibratedCombiner.recalibrate``), the only scores that show what a new collection looks like;
 * the `ai` line is the strictest 1%-FPR line over those held-out humans, per source and per length bucket, and
@@ -28,6 +30,7 @@ from detector.bundle import Bundle, resolve_bundle_path
 from detector.combiner import CalibratedCombiner
 from detector.detector import decide
 from detector.thresholds import threshold_at_fnr
+from training.bundle_writer import feature_ranges
 from training.data import REPO_ROOT, source_licences
 from training.ddl import DDLTrainer, adapter_factors
 from training.ddl_loso import SIX_SOURCES, fold_pairs
@@ -43,15 +46,21 @@ from training.six_source import (
     MIN_GROUP_HUMANS,
     PROBE_DEPTHS,
     TARGET_FPR,
+    TRAIN_FIT_SETS,
+    ZERO_SHOT,
     Collected,
     FoldEvidence,
-    analyse,
+    best_feature,
     collect,
     describe,
+    fit_rows,
     fold_scores,
+    full_analysis,
     human_lines,
     line_groups,
     parser,
+    roles,
+    set_names,
 )
 from training.six_source import write_report as write_six_source_report
 
@@ -62,11 +71,13 @@ LOSO_KEYS = ("chosen", "chosen_rule", "ablation", "guard_holds", "best_zero_shot
 
 
 def analyse_z(got: Collected, name: str) -> np.ndarray:
-    """The held-out raw scores of one evidence set (each source's texts scored by its fold's model)."""
-    z = np.zeros(len(got.table))
-    for held in sorted(got.table["source"].unique()):
-        m = got.table["source"].to_numpy() == held
-        z[m] = fold_scores(got.table, got.records, held)[name]["z"]
+    """The held-out raw scores of one evidence set (each source's scored texts, by its fold's model)."""
+    _, test_row = roles(got.table)
+    src = got.table["source"].to_numpy()[test_row]
+    sets = TRAIN_FIT_SETS if "role" in got.table else tuple(EVIDENCE_SETS)
+    z = np.zeros(len(src))
+    for held in sorted(set(src)):
+        z[src == held] = fold_scores(got.table, got.records, held, sets=sets)[name]["z"]
     return z
 
 
@@ -76,17 +87,34 @@ def shipped_names(names: tuple[str, ...]) -> list[str]:
     return ["classifier_logit" if n == "probe_logit" else n for n in names]
 
 
-def shipped_model(got: Collected, names: tuple[str, ...], z_heldout: np.ndarray,
+def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray) -> CalibratedCombiner:
+    """The evidence set ``name`` (``six_source.set_scores``' model) as one ``CalibratedCombiner`` fit on ``fit``."""
+    base, _, w = name.partition(" blend ")
+
+    def fitted(cols: tuple[str, ...]) -> CalibratedCombiner:
+        X = np.column_stack([ev.columns[c] for c in cols])
+        return CalibratedCombiner(shipped_names(cols), LOG_FEATURES, C=COMBINER_C,
+                                  calibration="platt").fit(X[fit], y[fit])
+
+    full = fitted(EVIDENCE_SETS[base])
+    if not w:
+        return full
+    return CalibratedCombiner.blend(full, fitted((best_feature(ev, y, fit),)), float(w), y[fit])
+
+
+def shipped_model(got: Collected, name: str, z_heldout: np.ndarray,
                   min_tokens: int) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
-    """The combiner fit on the cal split (shipped adapter), recalibrated out of source; its lines and the
-    held-out probabilities they were set on."""
-    table, y = got.table, got.table["y"].to_numpy()
-    src, n = table["source"].to_numpy(), table["n_tokens"].to_numpy().astype(np.float64)
-    fit = np.flatnonzero(table["split"].to_numpy() == "cal")
+    """The combiner fit on the fit rows (shipped adapter), recalibrated out of source on the scored rows'
+    held-out scores ``z_heldout``; its lines and the held-out probabilities they were set on."""
+    table, y_all = got.table, got.table["y"].to_numpy()
+    fit = fit_rows(table)
+    _, test_row = roles(table)
     ev = FoldEvidence(table, got.records, "all", fit)
-    X = np.column_stack([ev.columns[c] for c in names])
-    combiner = CalibratedCombiner(shipped_names(names), LOG_FEATURES, C=COMBINER_C, calibration="platt")
-    combiner.fit(X[fit], y[fit]).recalibrate(z_heldout, y, n)
+    combiner = shipped_combiner(ev, name, y_all, fit)
+    scored = table[test_row]
+    y, src = scored["y"].to_numpy(), scored["source"].to_numpy()
+    n = scored["n_tokens"].to_numpy().astype(np.float64)
+    combiner.recalibrate(z_heldout, y, n)
     p = combiner.calibrator_.transform(z_heldout, n)
     groups = line_groups(src, n, min_tokens)
     t_ai = human_lines(p, y, groups)
@@ -102,13 +130,19 @@ def shipped_model(got: Collected, names: tuple[str, ...], z_heldout: np.ndarray,
     return combiner, ev, thresholds, probs
 
 
+def shipped_feature_ranges(ev: FoldEvidence, names: list[str], y: np.ndarray, fit: np.ndarray) -> dict:
+    """The page's typical human and AI ranges of every column the bundle provides, from the fit rows."""
+    rows = [{shipped_names((c,))[0]: float(ev.columns[c][i]) for c in names} for i in fit]
+    return feature_ranges(rows, y[fit])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
     ap.description = __doc__.split("\n")[0]
     ap.add_argument("--base-bundle", default="smollm2-en", help="bundle whose probe head and sentence model stay")
     ap.add_argument("--bundle-dir", default=str(REPO_ROOT / "detector" / "bundles" / "smollm2-en"))
     ap.add_argument("--reports-dir", default=str(REPO_ROOT / "reports"))
-    ap.add_argument("--evidence", choices=list(EVIDENCE_SETS), default=None,
+    ap.add_argument("--evidence", choices=set_names(tuple(EVIDENCE_SETS)), default=None,
                     help="ship this evidence set instead of the one the leave-one-source-out table chooses")
     ap.add_argument("--end-to-end", type=int, default=300, help="test texts re-scored through the Detector (0: none)")
     args = ap.parse_args(argv)
@@ -116,15 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     got = collect(args)
     if got is None:
         return 0
-    report = analyse(got.table, got.records, args.min_tokens)
+    report = full_analysis(args, got)
     z = report.pop("_z")
     describe(report, args, got, time.perf_counter() - t0, "python -m training.ship_evidence", argv)
     write_six_source_report(Path(args.report), report)
     if args.evidence:  # a set named on the command line instead of the table's choice (for measurements)
         report["chosen"], report["chosen_rule"] = args.evidence, "named with --evidence"
         z = analyse_z(got, args.evidence)
-    names = EVIDENCE_SETS[report["chosen"]]
-    combiner, ev, thresholds, probs = shipped_model(got, names, z, args.min_tokens)
+    combiner, ev, thresholds, probs = shipped_model(got, report["chosen"], z, args.min_tokens)
+    names = tuple("probe_logit" if n == "classifier_logit" else n for n in combiner.feature_names)
     probe = ev.probe_ if "probe_logit" in names else None
     depths = [pooled_layers(got.lm.num_layers)[i] for i in PROBE_DEPTHS]
     if probe is not None and list(probe.layers) != depths:
@@ -134,16 +168,19 @@ def main(argv: list[str] | None = None) -> int:
                                      got.cfg)
     base = Bundle.load(resolve_bundle_path(args.base_bundle))
     data = {"sources": list(SIX_SOURCES), "lang": "en", "licences": source_licences(SIX_SOURCES, args.data_dir),
-            "counts": {"evidence_texts": report["n"], "ddl_pairs": args.pairs},
+            "counts": {"evidence_texts": report["n"], "fit_texts": int(len(fit_rows(got.table))),
+                       "ddl_pairs": args.pairs},
             "split": "grouped by pair_id (prompt when null), hashed with seed; layout shortcuts stripped "
                      "(training.shortcuts)"}
     ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"],
                    "adapter_key": adapter.name}
     bundle = evidence_bundle(base, Path(args.bundle_dir), combiner=combiner, factors=factors, scale=scale,
-                             k=got.cfg.k, ddl_setting=ddl_setting, witness_beta=ev.witness_.beta_,
+                             k=got.cfg.k, ddl_setting=ddl_setting,
+                             witness_beta=None if ev.witness_ is None else ev.witness_.beta_,
                              thresholds=thresholds, calibration_probs=probs, probe=probe, data=data,
-                             precision=got.lm.precision,
-                             design=f"six-source evidence: {report['chosen']}")
+                             precision=got.lm.precision, design=f"six-source evidence: {report['chosen']}",
+                             feature_ranges=shipped_feature_ranges(ev, [*ZERO_SHOT, "probe_logit"],
+                                                                   got.table["y"].to_numpy(), fit_rows(got.table)))
     eval_report = write_eval(got, bundle, combiner, ev, names, thresholds, report, Path(args.reports_dir))
     bundle.metrics = json_safe({"overall": eval_report["overall"], "leave_one_source_out":
                                 report["leave_one_source_out"], "thresholds": thresholds})
@@ -160,7 +197,7 @@ def end_to_end(got: Collected, bundle: Bundle, eval_report: dict, n: int, out_di
     ``Detector.score_many``, as a user would: checks that serving gives what training measured."""
     from detector.detector import Detector
 
-    table = got.table
+    table = got.table[roles(got.table)[1]]
     test = table[table["split"] == "test"].sample(n=min(n, int((table["split"] == "test").sum())), random_state=0)
     det = Detector(Bundle.load(bundle.path), got.lm)
     scores = det.score_many(test["text"].tolist())
@@ -178,7 +215,7 @@ def write_eval(got: Collected, bundle: Bundle, combiner: CalibratedCombiner, ev:
                names: tuple[str, ...], thresholds: dict, report: dict, reports_dir: Path) -> dict:
     """``reports/eval.json`` (and plots): the test split scored by the shipped model, plus the six-source keys."""
     table = got.table
-    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    test = np.flatnonzero(roles(table)[1] & (table["split"].to_numpy() == "test"))
     X = np.column_stack([ev.columns[c] for c in names])[test]
     df = table.iloc[test].reset_index(drop=True).copy()
     df["p"] = combiner.predict_proba(X)[:, 1]

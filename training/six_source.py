@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -126,27 +126,59 @@ class FoldEvidence:
         return transform_features(np.column_stack([self.columns[n] for n in names]), names, LOG_FEATURES)
 
 
-def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int = 0) -> dict[str, dict]:
-    """Per evidence set: raw held-out scores of the fold that holds ``held`` out, and the best zero-shot feature
-    chosen (and oriented) on the fold's training rows."""
+def roles(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows models may be fit on and which are scored: every row both, unless the table joins a train
+    pass (``role`` "train": fit rows only) to the sample (``role`` "sample": scored rows only)."""
+    role = table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
+    if (role == "train").any():
+        return role == "train", role == "sample"
+    return np.ones(len(table), bool), np.ones(len(table), bool)
+
+
+def fit_rows(table: pd.DataFrame) -> np.ndarray:
+    """The rows the shipped (and in-distribution) model is fit on: the train pass when the table joins one, else
+    the cal split (the test split stays for testing)."""
+    fit_row, test_row = roles(table)
+    return np.flatnonzero(fit_row & (table["split"].to_numpy() == "cal")) if test_row.all() else np.flatnonzero(fit_row)
+
+
+def best_feature(ev: FoldEvidence, y: np.ndarray, fit: np.ndarray) -> str:
+    """The best single zero-shot feature on the ``fit`` rows (``generalization.best_zero_shot``)."""
+    return best_zero_shot(y, np.column_stack([ev.columns[n] for n in ZERO_SHOT]), ZERO_SHOT, fit, fit)[0]
+
+
+def set_scores(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Raw scores of ``rows`` under evidence set ``name`` fit on ``fit`` rows.
+
+    ``"<set> blend <w>"`` is ``w`` x the set's model + (1 - w) x the best single zero-shot feature's own model
+    (both on the log-odds scale, fit on the same rows): still one linear model (``CalibratedCombiner.blend``),
+    which is how the previous design kept the zero-shot guard."""
+    base, _, w = name.partition(" blend ")
+    X = ev.matrix(EVIDENCE_SETS[base])
+    z = _raw_model().fit(X[fit], y[fit]).decision_function(X[rows])
+    if w:
+        Xb = ev.matrix((best_feature(ev, y, fit),))
+        z = float(w) * z + (1 - float(w)) * _raw_model().fit(Xb[fit], y[fit]).decision_function(Xb[rows])
+    return z
+
+
+def set_names(sets: Sequence[str]) -> list[str]:
+    """The evidence sets measured: ``sets`` and the blends of those in ``BLENDED_SETS``."""
+    return [*sets, *(f"{n} blend {w}" for n in BLENDED_SETS if n in sets for w in BLEND_WEIGHTS)]
+
+
+def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int = 0,
+                sets: Sequence[str] = tuple(EVIDENCE_SETS)) -> dict[str, dict]:
+    """Per evidence set (and blend): raw scores of the scored rows of ``held`` from a model fit on the fit rows
+    of every other source, and the best zero-shot feature chosen (and oriented) on those fit rows."""
     src, y = table["source"].to_numpy(), table["y"].to_numpy()
-    fit, test = np.flatnonzero(src != held), np.flatnonzero(src == held)
+    fit_row, test_row = roles(table)
+    fit, test = np.flatnonzero(fit_row & (src != held)), np.flatnonzero(test_row & (src == held))
     ev = FoldEvidence(table, records, held, fit, seed)
-    out: dict[str, dict] = {}
-    for name, cols in EVIDENCE_SETS.items():
-        X = ev.matrix(cols)
-        model = _raw_model().fit(X[fit], y[fit])
-        out[name] = {"z": model.decision_function(X[test])}
-    best, _ = best_zero_shot(y, np.column_stack([ev.columns[n] for n in ZERO_SHOT]), ZERO_SHOT, fit, test)
+    out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, fit, test)} for name in set_names(sets)}
+    best = best_feature(ev, y, fit)
     sign = 1.0 if auroc(y[fit], rank01(ev.columns[best][fit])) >= 0.5 else -1.0
     out["best_zero_shot"] = {"feature": best, "z": sign * ev.columns[best][test]}
-    # Blends toward the best single feature's own model (both on the log-odds scale, fit on the same rows): what
-    # the previous design did to keep the zero-shot guard. Measured here; not yet shippable by ship_evidence.
-    X = ev.matrix((best,))
-    z_best = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
-    for name in BLENDED_SETS:
-        for w in BLEND_WEIGHTS:
-            out[f"{name} blend {w}"] = {"z": w * out[name]["z"] + (1 - w) * z_best}
     return out
 
 
@@ -240,46 +272,42 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
             "leave_one_source_out_domains": domains, "by_length": lengths, "by_variant": variants, "_p": p}
 
 
-def leave_one_generator_out(table: pd.DataFrame, records: list[dict], names: Sequence[str], seed: int = 0) -> dict:
+def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str, seed: int = 0) -> dict:
     """Leave-one-generator-out AUROC for one evidence set: for each generator with ``MIN_GENERATOR_TEXTS``
-    texts, fit on every other generator's texts and the humans outside its sources' test split; test on its
-    texts against those held-back humans. The tuned discrepancy comes from the adapter trained on every source
-    (it saw train-split texts of the generator; only the combiner is held out)."""
+    scored texts, fit on the fit rows of every other generator and of the humans outside its sources' test
+    split; test on its scored texts against those held-back humans. The tuned discrepancy comes from the adapter
+    trained on every source (it saw train-split texts of the generator; only the combiner is held out)."""
     y, gen = table["y"].to_numpy(), table["generator"].astype(str).to_numpy()
     src, split = table["source"].to_numpy(), table["split"].to_numpy()
+    fit_row, test_row = roles(table)
     out = {}
-    counts = pd.Series(gen[y == 1]).value_counts()
+    counts = pd.Series(gen[test_row & (y == 1)]).value_counts()
     for g in counts[counts >= MIN_GENERATOR_TEXTS].index:
-        its_sources = set(src[(gen == g) & (y == 1)])
-        held_humans = (y == 0) & np.isin(src, list(its_sources)) & (split == "test")
-        test = np.flatnonzero(((gen == g) & (y == 1)) | held_humans)
-        fit = np.flatnonzero(~(((gen == g) & (y == 1)) | held_humans))
+        its_sources = set(src[test_row & (gen == g) & (y == 1)])
+        held_humans = test_row & (y == 0) & np.isin(src, list(its_sources)) & (split == "test")
+        its = (gen == g) & (y == 1)
+        test = np.flatnonzero((test_row & its) | held_humans)
+        fit = np.flatnonzero(fit_row & ~its & ~held_humans)
         ev = FoldEvidence(table, records, "all", fit, seed)
-        X = ev.matrix(names)
-        z = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
+        z = set_scores(ev, name, y, fit, test)
         out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], rank01(z))}
     return out
 
 
-def _fit_in_distribution(X: np.ndarray, y: np.ndarray, fit: np.ndarray, test: np.ndarray,
-                         seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The combiner fit on ``fit`` rows: raw scores of ``test`` rows and their probabilities under a Platt line
-    fit on the fit rows' cross-fitted scores (an in-distribution calibration)."""
-    z_test = _raw_model().fit(X[fit], y[fit]).decision_function(X[test])
-    oof = cross_val_predict(_raw_model(), X[fit], y[fit], cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                            method="decision_function")
-    return z_test, Calibrator("platt").fit(oof, y[fit]).transform(z_test)
-
-
-def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[str], oos_calibrator: Calibrator,
+def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_calibrator: Calibrator,
                     seed: int = 0) -> dict:
-    """Fit on the cal-split rows of all six sources (the shipped adapter's tuned discrepancy), test on the
-    test-split rows: AUROC, TPR at 1% FPR, and ECE both under an in-distribution calibration (cross-fitted on the
-    fit rows) and under the out-of-source calibrator the product ships."""
+    """In distribution: fit on the fit rows of all six sources (the cal split when every row is both fit and
+    scored; else the train pass), with the shipped adapter's tuned discrepancy; test on the scored test-split
+    rows. AUROC, TPR at 1% FPR, and ECE both under an in-distribution calibration (a Platt line on the fit rows'
+    cross-fitted scores) and under the out-of-source calibrator the product ships."""
     y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
-    fit, test = np.flatnonzero(split == "cal"), np.flatnonzero(split == "test")
+    fit, test = fit_rows(table), np.flatnonzero(roles(table)[1] & (split == "test"))
     ev = FoldEvidence(table, records, "all", fit, seed)
-    z_test, p_in = _fit_in_distribution(ev.matrix(names), y, fit, test, seed)
+    z_test = set_scores(ev, name, y, fit, test)
+    oof = np.zeros(len(fit))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
+        oof[te] = set_scores(ev, name, y, fit[tr], fit[te])
+    p_in = Calibrator("platt").fit(oof, y[fit]).transform(z_test)
     p_out = oos_calibrator.transform(z_test, n[test])
     return {"n": int(len(test)), "n_fit": int(len(fit)), "auroc": auroc(y[test], p_in),
             "tpr_at_1fpr": tpr_at_fpr(y[test], p_in, 0.01), "tpr_at_5fpr": tpr_at_fpr(y[test], p_in, 0.05),
@@ -288,25 +316,17 @@ def in_distribution(table: pd.DataFrame, records: list[dict], names: Sequence[st
             "brier": brier(y[test], p_in)}
 
 
-TRAIN_FIT_SETS = ("probe", "zero_shot+probe")  # sets a fork-free, witness-free train pass can fit
+# Sets a fork-free, witness-free train pass can fit (no tuned discrepancy, no witness moments).
+TRAIN_FIT_SETS = ("zero_shot", "probe", "zero_shot+probe")
 
 
-def in_distribution_train_fit(table: pd.DataFrame, records: list[dict], train_table: pd.DataFrame,
-                              train_records: list[dict], seed: int = 0) -> dict:
-    """In distribution with a larger fit: each of ``TRAIN_FIT_SETS`` fit on train-split texts (the fork-free
-    ``--train-pass``), scored on the sample's test split (calibrated in distribution, cross-fitted)."""
-    test = np.flatnonzero(table["split"].to_numpy() == "test")
-    both = pd.concat([train_table, table.iloc[test]], ignore_index=True)
-    recs = list(train_records) + [records[i] for i in test]
-    fit, held = np.arange(len(train_table)), np.arange(len(train_table), len(both))
-    y = both["y"].to_numpy()
-    ev = FoldEvidence(both, recs, "all", fit, seed)
-    out = {"n_fit": int(len(fit)), "n": int(len(held))}
-    for name in TRAIN_FIT_SETS:
-        p = _fit_in_distribution(ev.matrix(EVIDENCE_SETS[name]), y, fit, held, seed)[1]
-        out[name] = {"auroc": auroc(y[held], p), "tpr_at_1fpr": tpr_at_fpr(y[held], p, 0.01),
-                     "ece": expected_calibration_error(y[held], p)}
-    return out
+def join_train(table: pd.DataFrame, records: list[dict], train_table: pd.DataFrame,
+               train_records: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
+    """The sample (scored rows) and a train pass (fit rows) as one table for ``analyse``: each fold is then fit
+    on the train pass of the other sources and scored on the held-out source's sample."""
+    both = pd.concat([table.assign(role="sample"), train_table.assign(role="train")], ignore_index=True)
+    both["n_tokens"] = [r["n_tokens"] for r in [*records, *train_records]]
+    return both, [*records, *train_records]
 
 
 def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Sequence[str]) -> dict[str, TunedTop]:
@@ -340,7 +360,8 @@ def parser() -> argparse.ArgumentParser:
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
     ap.add_argument("--train-fit", type=int, default=0, metavar="N",
-                    help="also report in-distribution numbers fit on the --train-pass N texts")
+                    help="fit the sets a train pass can fit on the --train-pass N texts per source and label "
+                         "(every fold on its training sources' texts), and lead the report with them")
     return ap
 
 
@@ -406,12 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     got = collect(args)
     if got is None:
         return 0
-    report = analyse(got.table, got.records, args.min_tokens)
-    report.pop("_z", None)
-    if args.train_fit:
-        train = train_records(args, got.df, got.lm)
-        if train is not None:
-            report["in_distribution_train_fit"] = in_distribution_train_fit(got.table, got.records, *train)
+    report = full_analysis(args, got)
+    report.pop("_z")
     describe(report, args, got, time.perf_counter() - t0, "python -m training.six_source", argv)
     write_report(Path(args.report), report)
     return 0
@@ -427,48 +444,85 @@ def describe(report: dict, args: argparse.Namespace, got: Collected, seconds: fl
                   command=" ".join([command, *(argv if argv is not None else sys.argv[1:])]))
 
 
-def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int) -> dict:
-    """Every table of the report, for every evidence set."""
-    sources = sorted(table["source"].unique())
+def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
+            sets: Sequence[str] = tuple(EVIDENCE_SETS)) -> dict:
+    """Every table of the report, for every evidence set in ``sets`` and their blends, over the scored rows."""
+    _, test_row = roles(table)
+    scored = table[test_row].reset_index(drop=True)
+    sources = sorted(scored["source"].unique())
     z: dict[str, np.ndarray] = {}
     best_features = {}
     for held in sources:
-        m = table["source"].to_numpy() == held
-        for name, v in fold_scores(table, records, held).items():
-            z.setdefault(name, np.zeros(len(table)))[m] = v["z"]
+        m = scored["source"].to_numpy() == held
+        for name, v in fold_scores(table, records, held, sets=sets).items():
+            z.setdefault(name, np.zeros(len(scored)))[m] = v["z"]
             if name == "best_zero_shot":
                 best_features[held] = v["feature"]
-    sets = {name: evaluate_set(table, z[name], min_tokens) for name in z}
-    src, y, n = table["source"].to_numpy(), table["y"].to_numpy(), table["n_tokens"].to_numpy()
+    evaluated = {name: evaluate_set(scored, z[name], min_tokens) for name in z}
+    src, y, n = scored["source"].to_numpy(), scored["y"].to_numpy(), scored["n_tokens"].to_numpy()
     ablation = {name: {"mean_auroc": float(np.mean([v["auroc"] for v in s["leave_one_source_out"].values()])),
                        "min_auroc": float(min(v["auroc"] for v in s["leave_one_source_out"].values())),
                        "pooled_ece": s["leave_one_source_out_pooled"]["ece"],
                        "pooled_ai_fpr": s["leave_one_source_out_pooled"]["ai_fpr"],
-                       "pooled_ai_tpr": s["leave_one_source_out_pooled"]["ai_tpr"]} for name, s in sets.items()}
-    guard = {name: all(sets[name]["leave_one_source_out"][s]["auroc"] >=
-                       sets["best_zero_shot"]["leave_one_source_out"][s]["auroc"] - 0.02 for s in sources)
+                       "pooled_ai_tpr": s["leave_one_source_out_pooled"]["ai_tpr"]} for name, s in evaluated.items()}
+    guard = {name: all(evaluated[name]["leave_one_source_out"][s]["auroc"] >=
+                       evaluated["best_zero_shot"]["leave_one_source_out"][s]["auroc"] - 0.02 for s in sources)
              for name in z if name != "best_zero_shot"}
-    ok = [nm for nm in EVIDENCE_SETS if guard[nm]] or list(EVIDENCE_SETS)
-    chosen = max(ok, key=lambda nm: ablation[nm]["mean_auroc"])  # among the sets ship_evidence can ship
-    blends = [nm for nm in guard if nm not in EVIDENCE_SETS and guard[nm]]
-    best_blend = max(blends, key=lambda nm: ablation[nm]["mean_auroc"]) if blends else None
+    ok = [nm for nm in guard if guard[nm]] or list(guard)
+    chosen = max(ok, key=lambda nm: ablation[nm]["mean_auroc"])
     oos_cal = Calibrator("platt").fit(z[chosen], y, n)
-    indist = in_distribution(table, records, EVIDENCE_SETS[chosen], oos_cal)
-    logo = leave_one_generator_out(table, records, EVIDENCE_SETS[chosen])
-    for s in sets.values():
+    indist = in_distribution(table, records, chosen, oos_cal)
+    logo = leave_one_generator_out(table, records, chosen)
+    for s in evaluated.values():
         s.pop("_p")
-    rule = "best leave-one-source-out mean AUROC among evidence sets within 0.02 of the best zero-shot feature on " \
-           "every fold"
-    return {"_z": z[chosen], "chosen": chosen, "chosen_rule": rule, "best_blend_keeping_the_guard": best_blend,
-            "guard_holds": guard, "best_zero_shot_features": best_features, "ablation": ablation,
-            **sets[chosen], "in_distribution": indist, "leave_one_generator_out": logo,
-            "by_evidence_set": sets, "n": {s: {"human": int(((src == s) & (y == 0)).sum()),
-                                               "ai": int(((src == s) & (y == 1)).sum())} for s in sources},
-            "min_tokens": min_tokens}
+    rule = "best leave-one-source-out mean AUROC among evidence sets (and blends) within 0.02 of the best " \
+           "zero-shot feature on every fold"
+    return {"_z": z[chosen], "chosen": chosen, "chosen_rule": rule, "guard_holds": guard,
+            "best_zero_shot_features": best_features, "ablation": ablation, **evaluated[chosen],
+            "in_distribution": indist, "leave_one_generator_out": logo, "by_evidence_set": evaluated,
+            "n": {s: {"human": int(((src == s) & (y == 0)).sum()), "ai": int(((src == s) & (y == 1)).sum())}
+                  for s in sources},
+            "n_fit_rows": int(roles(table)[0].sum()), "min_tokens": min_tokens}
+
+
+def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
+    """Every evidence set fit on the sample (the ablation with DDL and the witness); with ``--train-fit``, the
+    sets a train pass can fit are then fit on it instead, and that analysis (its choice, tables and raw scores)
+    leads the report, with the sample-fit ablation kept under ``sample_fit``. ``got.table`` is replaced by the
+    joined table the chosen analysis used."""
+    report = analyse(got.table, got.records, args.min_tokens)
+    if not args.train_fit:
+        return report
+    train = train_records(args, got.df, got.lm)
+    if train is None:
+        raise SystemExit("the train pass is unfinished: run python -m training.six_source --train-pass N first")
+    got.table, got.records = join_train(got.table, got.records, *train)
+    sample = report
+    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS)
+    sample.pop("_z")
+    report["sample_fit"] = {k: sample[k] for k in ("chosen", "ablation", "guard_holds", "in_distribution",
+                                                  "leave_one_source_out")}
+    return report
 
 
 def _fmt(x) -> str:
     return "—" if x is None else f"{x:.3f}"
+
+
+def _fit_rows_text(r: dict) -> str:
+    if "sample_fit" in r:
+        return (f"the train-split texts of its training sources ({r['n_fit_rows']} train texts in all, "
+                f"{r['setting']['train_fit']} per source and label at most)")
+    return "the other sources' sampled texts"
+
+
+def _ablation_table(ablation: dict, guard: dict) -> list[str]:
+    lines = ["| evidence | mean AUROC | worst fold | pooled ECE | pooled humans called ai | pooled AI called ai | "
+             "guard |", "|---|---|---|---|---|---|---|"]
+    for name, a in ablation.items():
+        lines.append(f"| {name} | {a['mean_auroc']:.3f} | {a['min_auroc']:.3f} | {a['pooled_ece']:.3f} | "
+                     f"{_fmt(a['pooled_ai_fpr'])} | {_fmt(a['pooled_ai_tpr'])} | {guard.get(name, '')} |")
+    return lines
 
 
 def write_report(stem: Path, report: dict) -> None:
@@ -486,12 +540,13 @@ def write_report(stem: Path, report: dict) -> None:
              "Probabilities are calibrated out of source: each fold's by a Platt line fit on the other folds' "
              "held-out scores; its `ai` line keeps 1% of the other folds' held-out humans (each source, each "
              "length bucket) under it.", "",
+             f"Each fold's model is fit on {_fit_rows_text(r)}.", "",
              "## Ablation (leave one source out)", "",
-             "| evidence | mean AUROC | worst fold | pooled ECE | pooled humans called ai | pooled AI called ai | "
-             "guard |", "|---|---|---|---|---|---|---|"]
-    for name, a in r["ablation"].items():
-        lines.append(f"| {name} | {a['mean_auroc']:.3f} | {a['min_auroc']:.3f} | {a['pooled_ece']:.3f} | "
-                     f"{_fmt(a['pooled_ai_fpr'])} | {_fmt(a['pooled_ai_tpr'])} | {r['guard_holds'].get(name, '')} |")
+             *_ablation_table(r["ablation"], r["guard_holds"])]
+    if "sample_fit" in r:
+        lines += ["", "## Ablation with every evidence set fit on the sample (DDL and the witness need it)", "",
+                  f"Each fold fit on the other sources' sampled texts; chosen there: {r['sample_fit']['chosen']}.", "",
+                  *_ablation_table(r["sample_fit"]["ablation"], r["sample_fit"]["guard_holds"])]
     lines += ["", f"## Per held-out source ({r['chosen']})", "",
               "| source | n | AUROC | TPR@1%FPR | ECE | humans called ai | AI called ai | best zero-shot AUROC |",
               "|---|---|---|---|---|---|---|---|"]
@@ -504,17 +559,12 @@ def write_report(stem: Path, report: dict) -> None:
     lines.append(f"| **pooled** | {pooled['n']} | {pooled['auroc']:.3f} | {pooled['tpr_at_1fpr']:.3f} | "
                  f"{pooled['ece']:.3f} | {_fmt(pooled['ai_fpr'])} | {_fmt(pooled['ai_tpr'])} | |")
     ind = r["in_distribution"]
-    lines += ["", "## In distribution (fit on cal split of all six, test split)", "",
+    lines += ["", f"## In distribution (fit on {ind['n_fit']} texts of all six sources, test split)", "",
               f"AUROC {ind['auroc']:.3f}, TPR@1%FPR {ind['tpr_at_1fpr']:.3f}, "
               f"ECE {ind['ece_in_distribution_calibration']:.3f}"
               f" (in-distribution calibration) / {ind['ece_out_of_source_calibration']:.3f} (out-of-source "
               f"calibration), n = {ind['n']}.", "",
               "## Held-out humans called ai, per domain", "", "| domain | humans | called ai |", "|---|---|---|"]
-    if "in_distribution_train_fit" in r:
-        t = r["in_distribution_train_fit"]
-        fits = "; ".join(f"{name}: AUROC {t[name]['auroc']:.3f}, TPR@1%FPR {t[name]['tpr_at_1fpr']:.3f}, ECE "
-                         f"{t[name]['ece']:.3f}" for name in TRAIN_FIT_SETS)
-        lines[-4:-4] = [f"Fit on {t['n_fit']} train-split texts (fork-free pass) instead, same test split: {fits}.", ""]
     for d, v in sorted(r["leave_one_source_out_domains"].items(), key=lambda kv: -kv[1]["n_human"]):
         lines.append(f"| {d} | {v['n_human']} | {v['ai_fpr']:.3f} |")
     lines += ["", "## Attack and rewrite variants against the same source's humans", "",
