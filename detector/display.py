@@ -49,7 +49,8 @@ def format_probability(p: float | None) -> str:
 
 def format_line(t: float) -> str:
     """A verdict line (threshold) as printed: four decimals, more where four would round to 0 or 1 (a line can
-    sit beyond the display cap: the English `ai` line is 0.9995), so a line never reads as ``1.0000``."""
+    sit beyond the display cap: an earlier English bundle's `ai` line was 0.9995), so a line never reads as
+    ``1.0000``."""
     t = float(t)
     for decimals in range(4, 9):
         text = f"{t:.{decimals}f}"

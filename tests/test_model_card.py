@@ -16,7 +16,8 @@ def _eval() -> dict:
                                                                                    "auroc": 0.91, "tpr_at_1fpr": 0.4}],
             "leave_one_source_out": {"A": fold, "B": {**fold, "auroc": 0.7}},
             "leave_one_source_out_pooled": {**fold, "ai_flagged": 2, "ai_humans": 300},
-            "n": {"A": {"human": 150, "ai": 150}, "B": {"human": 150, "ai": 150}}}
+            "n": {"A": {"human": 150, "ai": 150}, "B": {"human": 150, "ai": 150}},
+            "n_fit": {"A": {"human": 400, "ai": 390}, "B": {"human": 380, "ai": 400}}, "in_distribution": {"n_fit": 1570}}
 
 
 def test_card_carries_lines_licences_and_held_out_numbers(tiny_bundle_dir) -> None:
@@ -31,3 +32,4 @@ def test_card_carries_lines_licences_and_held_out_numbers(tiny_bundle_dir) -> No
     assert "| A | 0.812 | 0.071 | 1 of 150 | 0.234 |" in card
     assert "| all six | 0.756 | 0.071 | 2 of 300 | 0.234 |" in card  # the mean of the folds' AUROC
     assert bundle.manifest["backbone"]["identity"] in card
+    assert "| 400 / 390 | 150 / 150 | CC BY 3.0 (test) |" in card and "fit on 1,570 texts" in card

@@ -130,3 +130,13 @@ def test_a_shipped_blend_is_the_measured_blend() -> None:
     combiner = shipped_combiner(ev, name, y, fit)
     X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS["zero_shot+probe"]])
     assert np.allclose(combiner.decision_function(X[rows]), six_source.set_scores(ev, name, y, fit, rows))
+
+
+def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:
+    both, records = _with_train_pass()
+    grid = (six_source.ProbeSetting((2,), 0.002), six_source.ProbeSetting((0, 1, 2, 3), 0.0005))
+    chosen, table = six_source.probe_grid(both, records, grid=grid)
+    assert chosen in grid and set(table) == {str(g) for g in grid}
+    best = max((row[n]["mean_auroc"], key) for key, row in table.items() for n in row if row[n]["guard"])
+    assert str(chosen) == best[1]
+    assert chosen.layers == tuple(six_source.POOLED_LAYERS[d] for d in chosen.depths)

@@ -93,15 +93,21 @@ def model_card(bundle: Bundle, ev: dict) -> str:
         "Six English collections, cleaned of layout shortcuts (headings, `Title:` lines, bold, \"Here is\" "
         "preambles, trailing whitespace) and split by prompt. \"AI\" means the wording came from a language "
         "model, including human drafts a model polished, paraphrased or rewrote.", "",
-        "| source | humans / AI texts used | licence, as its authors state it (`manifest.json`) |", "|---|---|---|"]
+        "| source | humans / AI texts fit on | humans / AI texts held out | licence, as its authors state it "
+        "(`manifest.json`) |", "|---|---|---|---|"]
+    fit_counts = ev.get("n_fit") or ev["n"]
     for source, n in ev["n"].items():
         licence = m["data"]["licences"].get(FOLDERS.get(source, source), "")
-        lines.append(f"| {SOURCE_NAMES.get(source, source)} | {n['human']:,} / {n['ai']:,} | {licence} |")
+        f = fit_counts.get(source, n)
+        lines.append(f"| {SOURCE_NAMES.get(source, source)} | {f['human']:,} / {f['ai']:,} | {n['human']:,} / "
+                     f"{n['ai']:,} | {licence} |")
     lines += ["", "Four of the six sources state no licence or a share-alike one: weights trained on them may "
               "not be usable commercially.", "",
               "## Metrics", "",
-              f"From [reports/eval.json](../../../reports/eval.json). In distribution: fit on the calibration split, "
-              f"scored on the test split ({ev['overall']['n']:,} texts); intervals are 95% percentile bootstraps.",
+              f"From [reports/eval.json](../../../reports/eval.json). In distribution: fit on "
+              f"{ev['in_distribution']['n_fit']:,} texts of the six sources, scored on the held-out test split "
+              f"({ev['overall']['n']:,} texts, no prompt shared with the fit texts) with the probability the bundle "
+              "shows (calibrated out of source); intervals are 95% percentile bootstraps.",
               "", "| test split | n | AUROC | TPR at 1% FPR | TPR at 5% FPR | ECE | Brier |",
               "|---|---|---|---|---|---|---|"]
     for label, key in (("every test text", "overall"), (f"texts it answers ({t['min_tokens']} tokens or more)",
@@ -135,7 +141,8 @@ def model_card(bundle: Bundle, ev: dict) -> str:
               f"- Only the first {m['max_tokens']} tokens are read.", "",
               "## Reproduce", "", "```bash",
               "python -m training.ddl_loso --pairs 240 --k 8 --epochs 2 --full   # the DDL adapters (per fold + all)",
-              "python -m training.train --six-source   # evidence pass, tables, this bundle, reports/eval.md", "```",
+              "python -m training.train --six-source   # evidence passes, tables, this bundle, reports/eval.md",
+              "```",
               "", "Pipeline: [docs/training.md](../../../docs/training.md). Every design tried: "
               "[docs/accuracy.md](../../../docs/accuracy.md).", ""]
     return "\n".join(lines)

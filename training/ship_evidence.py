@@ -42,14 +42,15 @@ from training.model_card import write_model_card
 from training.report import write_report
 from training.six_source import (
     COMBINER_C,
+    DEFAULT_PROBE,
     EVIDENCE_SETS,
     MIN_GROUP_HUMANS,
-    PROBE_DEPTHS,
     TARGET_FPR,
     TRAIN_FIT_SETS,
     ZERO_SHOT,
     Collected,
     FoldEvidence,
+    ProbeSetting,
     best_feature,
     collect,
     describe,
@@ -66,18 +67,21 @@ from training.six_source import write_report as write_six_source_report
 
 # Keys of the six-source report copied into reports/eval.json (the leave-one-source-out evidence).
 LOSO_KEYS = ("chosen", "chosen_rule", "ablation", "guard_holds", "best_zero_shot_features", "leave_one_source_out",
-             "leave_one_source_out_pooled", "leave_one_source_out_domains", "by_variant", "by_length",
-             "leave_one_generator_out", "in_distribution", "n", "min_tokens")
+             "leave_one_source_out_pooled", "leave_one_source_out_domains", "leave_one_generator_out",
+             "in_distribution", "n", "n_fit", "min_tokens", "sample_fit", "probe", "probe_grid")
+# Tables of the six-source report kept under a prefixed name (eval.json's own are the test split's).
+LOSO_RENAMED = {"by_variant": "leave_one_source_out_by_variant", "by_length": "leave_one_source_out_by_length"}
 
 
-def analyse_z(got: Collected, name: str) -> np.ndarray:
+def analyse_z(got: Collected, name: str, report_probe: dict) -> np.ndarray:
     """The held-out raw scores of one evidence set (each source's scored texts, by its fold's model)."""
     _, test_row = roles(got.table)
     src = got.table["source"].to_numpy()[test_row]
     sets = TRAIN_FIT_SETS if "role" in got.table else tuple(EVIDENCE_SETS)
     z = np.zeros(len(src))
+    probe = ProbeSetting(tuple(report_probe["depths"]), report_probe["C"])
     for held in sorted(set(src)):
-        z[src == held] = fold_scores(got.table, got.records, held, sets=sets)[name]["z"]
+        z[src == held] = fold_scores(got.table, got.records, held, sets=sets, probe=probe)[name]["z"]
     return z
 
 
@@ -102,14 +106,14 @@ def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray
     return CalibratedCombiner.blend(full, fitted((best_feature(ev, y, fit),)), float(w), y[fit])
 
 
-def shipped_model(got: Collected, name: str, z_heldout: np.ndarray,
-                  min_tokens: int) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
+def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: int,
+                  probe: ProbeSetting = DEFAULT_PROBE) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
     """The combiner fit on the fit rows (shipped adapter), recalibrated out of source on the scored rows'
     held-out scores ``z_heldout``; its lines and the held-out probabilities they were set on."""
     table, y_all = got.table, got.table["y"].to_numpy()
     fit = fit_rows(table)
     _, test_row = roles(table)
-    ev = FoldEvidence(table, got.records, "all", fit)
+    ev = FoldEvidence(table, got.records, "all", fit, probe=probe)
     combiner = shipped_combiner(ev, name, y_all, fit)
     scored = table[test_row]
     y, src = scored["y"].to_numpy(), scored["source"].to_numpy()
@@ -156,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     write_six_source_report(Path(args.report), report)
     if args.evidence:  # a set named on the command line instead of the table's choice (for measurements)
         report["chosen"], report["chosen_rule"] = args.evidence, "named with --evidence"
-        z = analyse_z(got, args.evidence)
-    combiner, ev, thresholds, probs = shipped_model(got, report["chosen"], z, args.min_tokens)
+        z = analyse_z(got, args.evidence, report["probe"])
+    probe_setting = ProbeSetting(tuple(report["probe"]["depths"]), report["probe"]["C"])
+    combiner, ev, thresholds, probs = shipped_model(got, report["chosen"], z, args.min_tokens, probe_setting)
     names = tuple("probe_logit" if n == "classifier_logit" else n for n in combiner.feature_names)
     probe = ev.probe_ if "probe_logit" in names else None
-    depths = [pooled_layers(got.lm.num_layers)[i] for i in PROBE_DEPTHS]
+    depths = [pooled_layers(got.lm.num_layers)[i] for i in probe_setting.depths]
     if probe is not None and list(probe.layers) != depths:
-        raise SystemExit(f"the probe was fit on pooled depths {depths}, not {probe.layers}: set PROBE_LAYERS")
+        raise SystemExit(f"the probe was fit on pooled depths {depths}, not {probe.layers}: set POOLED_LAYERS")
     adapter = DDLTrainer(got.lm, got.cfg).run_dir(fold_pairs(got.df, None, args.pairs))
     factors, scale = adapter_factors(torch.load(adapter / f"adapter-epoch{got.cfg.epochs}.pt", weights_only=True),
                                      got.cfg)
@@ -229,6 +234,7 @@ def write_eval(got: Collected, bundle: Bundle, combiner: CalibratedCombiner, ev:
     out = write_report(reports_dir, df.drop(columns=["text"]), ablation={}, extra=extra,
                        abstain_col="label")
     out.update({k: report[k] for k in LOSO_KEYS if k in report})
+    out.update({new: report[old] for old, new in LOSO_RENAMED.items() if old in report})
     out = json_safe(out)
     (reports_dir / "eval.json").write_text(json.dumps(out, indent=1))
     return out

@@ -67,9 +67,27 @@ EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
 # Sets also measured as blends toward the best single zero-shot feature's model (weight w on the set).
 BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe")
 BLEND_WEIGHTS = (0.75, 0.5, 0.25)
-PROBE_C = 0.002  # the previous design's probe regularisation (training.designs.PROBE_C_GRID)
-PROBE_DEPTHS = [2]  # index into training.featurize.pooled_layers: the three-quarter depth
-PROBE_LAYERS = (22,)  # that depth in SmolLM2's 30 blocks (the manifest's probe layers; checked at shipping)
+POOLED_LAYERS = (7, 15, 22, 30)  # training.featurize.pooled_layers for SmolLM2's 30 blocks (checked at shipping)
+
+
+@dataclass(frozen=True)
+class ProbeSetting:
+    """The probe: which pooled depths (indices into ``POOLED_LAYERS``) and its L2 strength."""
+
+    depths: tuple[int, ...] = (2,)
+    C: float = 0.002
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(POOLED_LAYERS[d] for d in self.depths)
+
+    def __str__(self) -> str:
+        return f"layers {list(self.layers)} C={self.C}"
+
+
+DEFAULT_PROBE = ProbeSetting()  # the three-quarter depth at the previous design's strength
+# Probe settings compared by the leave-one-source-out table of the train-pass fit (``probe_grid``).
+PROBE_GRID = tuple(ProbeSetting(d, c) for d in ((2,), (0, 1, 2, 3)) for c in (0.0001, 0.0002, 0.0005, 0.002))
 COMBINER_C = 0.1
 TARGET_FPR = 0.01
 MIN_GROUP_HUMANS = 50  # a source or length bucket sets its own `ai` line from this many held-out humans
@@ -100,7 +118,8 @@ class FoldEvidence:
     sources weighted equally) are fit on the fold's training rows only, the probe's training-row logits
     cross-fitted."""
 
-    def __init__(self, table: pd.DataFrame, records: list[dict], adapter: str, fit: np.ndarray, seed: int = 0):
+    def __init__(self, table: pd.DataFrame, records: list[dict], adapter: str, fit: np.ndarray, seed: int = 0,
+                 probe: ProbeSetting = DEFAULT_PROBE):
         y = table["y"].to_numpy()
         res = [r["witness_residual"][None] / max(r["n_tokens"], 1) for r in records]
         cov = [r["witness_cov"][None] / max(r["n_tokens"], 1) for r in records]
@@ -111,11 +130,11 @@ class FoldEvidence:
             witness = np.array([witness_statistic(r["witness_residual"][None], r["witness_cov"][None],
                                                   self.witness_.beta_) for r in records])
         src = table["source"].to_numpy()
-        pooled = np.stack([r["pooled"][PROBE_DEPTHS] for r in records]).astype(np.float64)
-        self.probe_ = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit], y[fit], src[fit])
+        pooled = np.stack([r["pooled"][list(probe.depths)] for r in records]).astype(np.float64)
+        self.probe_ = LinearProbe(probe.layers, C=probe.C).fit(pooled[fit], y[fit], src[fit])
         logits = self.probe_.decision_function(pooled)
         for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
-            part = LinearProbe(PROBE_LAYERS, C=PROBE_C).fit(pooled[fit[tr]], y[fit[tr]], src[fit[tr]])
+            part = LinearProbe(probe.layers, C=probe.C).fit(pooled[fit[tr]], y[fit[tr]], src[fit[tr]])
             logits[fit[te]] = part.decision_function(pooled[fit[te]])  # cross-fitted on the fit rows
         cols = {n: np.array([r["features"][n] for r in records]) for n in ZERO_SHOT}
         cols.update(tuned_discrepancy=np.array([r["tuned"].get(adapter, np.nan) for r in records]), witness=witness,
@@ -168,13 +187,13 @@ def set_names(sets: Sequence[str]) -> list[str]:
 
 
 def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int = 0,
-                sets: Sequence[str] = tuple(EVIDENCE_SETS)) -> dict[str, dict]:
+                sets: Sequence[str] = tuple(EVIDENCE_SETS), probe: ProbeSetting = DEFAULT_PROBE) -> dict[str, dict]:
     """Per evidence set (and blend): raw scores of the scored rows of ``held`` from a model fit on the fit rows
     of every other source, and the best zero-shot feature chosen (and oriented) on those fit rows."""
     src, y = table["source"].to_numpy(), table["y"].to_numpy()
     fit_row, test_row = roles(table)
     fit, test = np.flatnonzero(fit_row & (src != held)), np.flatnonzero(test_row & (src == held))
-    ev = FoldEvidence(table, records, held, fit, seed)
+    ev = FoldEvidence(table, records, held, fit, seed, probe)
     out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, fit, test)} for name in set_names(sets)}
     best = best_feature(ev, y, fit)
     sign = 1.0 if auroc(y[fit], rank01(ev.columns[best][fit])) >= 0.5 else -1.0
@@ -272,7 +291,8 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
             "leave_one_source_out_domains": domains, "by_length": lengths, "by_variant": variants, "_p": p}
 
 
-def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str, seed: int = 0) -> dict:
+def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str, seed: int = 0,
+                            probe: ProbeSetting = DEFAULT_PROBE) -> dict:
     """Leave-one-generator-out AUROC for one evidence set: for each generator with ``MIN_GENERATOR_TEXTS``
     scored texts, fit on the fit rows of every other generator and of the humans outside its sources' test
     split; test on its scored texts against those held-back humans. The tuned discrepancy comes from the adapter
@@ -288,21 +308,21 @@ def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str,
         its = (gen == g) & (y == 1)
         test = np.flatnonzero((test_row & its) | held_humans)
         fit = np.flatnonzero(fit_row & ~its & ~held_humans)
-        ev = FoldEvidence(table, records, "all", fit, seed)
+        ev = FoldEvidence(table, records, "all", fit, seed, probe)
         z = set_scores(ev, name, y, fit, test)
         out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], rank01(z))}
     return out
 
 
 def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_calibrator: Calibrator,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, probe: ProbeSetting = DEFAULT_PROBE) -> dict:
     """In distribution: fit on the fit rows of all six sources (the cal split when every row is both fit and
     scored; else the train pass), with the shipped adapter's tuned discrepancy; test on the scored test-split
     rows. AUROC, TPR at 1% FPR, and ECE both under an in-distribution calibration (a Platt line on the fit rows'
     cross-fitted scores) and under the out-of-source calibrator the product ships."""
     y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
     fit, test = fit_rows(table), np.flatnonzero(roles(table)[1] & (split == "test"))
-    ev = FoldEvidence(table, records, "all", fit, seed)
+    ev = FoldEvidence(table, records, "all", fit, seed, probe)
     z_test = set_scores(ev, name, y, fit, test)
     oof = np.zeros(len(fit))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
@@ -359,9 +379,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-pass", type=int, default=0, metavar="N",
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
-    ap.add_argument("--train-fit", type=int, default=0, metavar="N",
-                    help="fit the sets a train pass can fit on the --train-pass N texts per source and label "
-                         "(every fold on its training sources' texts), and lead the report with them")
+    ap.add_argument("--train-fit", type=int, default=400, metavar="N",
+                    help="fit the sets a train pass can fit on a fork-free pass over N train-split texts per source "
+                         "and label (every fold on its training sources' texts; run or resumed as needed), and lead "
+                         "the report with them; 0: fit every set on the sample only")
     return ap
 
 
@@ -397,12 +418,13 @@ def collect(args: argparse.Namespace) -> Collected | None:
 
 
 def train_records(args: argparse.Namespace, df: pd.DataFrame, lm) -> tuple[pd.DataFrame, list[dict]] | None:
-    """The train-split sample of ``--train-fit`` and its cached fork-free records (None if the pass is unfinished)."""
+    """The train-split sample of ``--train-fit`` and its fork-free records (the pass of ``--train-pass``, run or
+    resumed here if unfinished; None if it stops at ``--max-minutes``)."""
     train = sample_rows(df, args.train_fit, train=True)
+    limit = None if args.max_minutes is None else 60 * args.max_minutes
     done, finished = run_evidence(lm, train["text"].tolist(), {}, max_tokens=args.max_tokens, k=args.k,
-                                  witness=False, max_seconds=0.0)
+                                  witness=False, max_seconds=limit)
     if not finished:
-        print("[six-source] the train pass is unfinished: run --train-pass first", file=sys.stderr)
         return None
     train["y"] = (train["label"] == "ai").astype(int)
     return train, [done[text_key(t)] for t in train["text"]]
@@ -445,7 +467,7 @@ def describe(report: dict, args: argparse.Namespace, got: Collected, seconds: fl
 
 
 def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
-            sets: Sequence[str] = tuple(EVIDENCE_SETS)) -> dict:
+            sets: Sequence[str] = tuple(EVIDENCE_SETS), probe: ProbeSetting = DEFAULT_PROBE) -> dict:
     """Every table of the report, for every evidence set in ``sets`` and their blends, over the scored rows."""
     _, test_row = roles(table)
     scored = table[test_row].reset_index(drop=True)
@@ -454,7 +476,7 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
     best_features = {}
     for held in sources:
         m = scored["source"].to_numpy() == held
-        for name, v in fold_scores(table, records, held, sets=sets).items():
+        for name, v in fold_scores(table, records, held, sets=sets, probe=probe).items():
             z.setdefault(name, np.zeros(len(scored)))[m] = v["z"]
             if name == "best_zero_shot":
                 best_features[held] = v["feature"]
@@ -471,8 +493,8 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
     ok = [nm for nm in guard if guard[nm]] or list(guard)
     chosen = max(ok, key=lambda nm: ablation[nm]["mean_auroc"])
     oos_cal = Calibrator("platt").fit(z[chosen], y, n)
-    indist = in_distribution(table, records, chosen, oos_cal)
-    logo = leave_one_generator_out(table, records, chosen)
+    indist = in_distribution(table, records, chosen, oos_cal, probe=probe)
+    logo = leave_one_generator_out(table, records, chosen, probe=probe)
     for s in evaluated.values():
         s.pop("_p")
     rule = "best leave-one-source-out mean AUROC among evidence sets (and blends) within 0.02 of the best " \
@@ -482,23 +504,56 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
             "in_distribution": indist, "leave_one_generator_out": logo, "by_evidence_set": evaluated,
             "n": {s: {"human": int(((src == s) & (y == 0)).sum()), "ai": int(((src == s) & (y == 1)).sum())}
                   for s in sources},
-            "n_fit_rows": int(roles(table)[0].sum()), "min_tokens": min_tokens}
+            "n_fit_rows": int(roles(table)[0].sum()), "min_tokens": min_tokens,
+            "probe": {"depths": list(probe.depths), "layers": list(probe.layers), "C": probe.C}}
+
+
+def probe_grid(table: pd.DataFrame, records: list[dict], sets: Sequence[str] = TRAIN_FIT_SETS,
+               grid: Sequence[ProbeSetting] = PROBE_GRID) -> tuple[ProbeSetting, dict]:
+    """Leave-one-source-out AUROC (mean, worst fold, zero-shot guard) of every probe set and blend under each
+    probe setting; returns the setting of the best guarded mean, and the table."""
+    _, test_row = roles(table)
+    src, y = table["source"].to_numpy()[test_row], table["y"].to_numpy()[test_row]
+    rows, best = {}, (-1.0, grid[0])
+    for setting in grid:
+        z: dict[str, np.ndarray] = {}
+        for held in sorted(set(src)):
+            for name, v in fold_scores(table, records, held, sets=sets, probe=setting).items():
+                z.setdefault(name, np.zeros(len(src)))[src == held] = v["z"]
+        per = {name: {s: auroc(y[src == s], rank01(v[src == s])) for s in sorted(set(src))} for name, v in z.items()}
+        row = {}
+        for name in z:
+            if name == "best_zero_shot" or "probe" not in name:
+                continue
+            guard = all(per[name][s] >= per["best_zero_shot"][s] - 0.02 for s in per[name])
+            row[name] = {"mean_auroc": float(np.mean(list(per[name].values()))),
+                         "min_auroc": float(min(per[name].values())), "guard": guard}
+            if guard and row[name]["mean_auroc"] > best[0]:
+                best = (row[name]["mean_auroc"], setting)
+        rows[str(setting)] = row
+    return best[1], rows
 
 
 def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
     """Every evidence set fit on the sample (the ablation with DDL and the witness); with ``--train-fit``, the
-    sets a train pass can fit are then fit on it instead, and that analysis (its choice, tables and raw scores)
-    leads the report, with the sample-fit ablation kept under ``sample_fit``. ``got.table`` is replaced by the
-    joined table the chosen analysis used."""
+    sets a train pass can fit are then fit on it instead, under the probe setting ``probe_grid`` picks, and that
+    analysis (its choice, tables and raw scores) leads the report, with the sample-fit ablation kept under
+    ``sample_fit``. ``got.table`` is replaced by the joined table the chosen analysis used."""
     report = analyse(got.table, got.records, args.min_tokens)
     if not args.train_fit:
         return report
     train = train_records(args, got.df, got.lm)
     if train is None:
-        raise SystemExit("the train pass is unfinished: run python -m training.six_source --train-pass N first")
+        raise SystemExit("the train pass stopped (--max-minutes): rerun to resume it")
     got.table, got.records = join_train(got.table, got.records, *train)
     sample = report
-    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS)
+    probe, grid = probe_grid(got.table, got.records)
+    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS, probe=probe)
+    report["probe_grid"] = grid
+    fit = got.table.iloc[fit_rows(got.table)]
+    report["n_fit"] = {s: {"human": int(((fit["source"] == s) & (fit["y"] == 0)).sum()),
+                           "ai": int(((fit["source"] == s) & (fit["y"] == 1)).sum())}
+                       for s in sorted(set(fit["source"]))}
     sample.pop("_z")
     report["sample_fit"] = {k: sample[k] for k in ("chosen", "ablation", "guard_holds", "in_distribution",
                                                   "leave_one_source_out")}
@@ -543,6 +598,16 @@ def write_report(stem: Path, report: dict) -> None:
              f"Each fold's model is fit on {_fit_rows_text(r)}.", "",
              "## Ablation (leave one source out)", "",
              *_ablation_table(r["ablation"], r["guard_holds"])]
+    if "probe_grid" in r:
+        names = list(next(iter(r["probe_grid"].values())))
+        chosen = ProbeSetting(tuple(r["probe"]["depths"]), r["probe"]["C"])
+        lines += ["", f"## Probe settings (the table chose {chosen})", "",
+                  "Leave-one-source-out mean AUROC / worst fold of each probe set; * keeps the zero-shot guard.", "",
+                  "| probe | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for setting, row in r["probe_grid"].items():
+            lines.append(f"| {setting} | " + " | ".join(
+                f"{row[n]['mean_auroc']:.3f} / {row[n]['min_auroc']:.3f}{' *' if row[n]['guard'] else ''}"
+                for n in names) + " |")
     if "sample_fit" in r:
         lines += ["", "## Ablation with every evidence set fit on the sample (DDL and the witness need it)", "",
                   f"Each fold fit on the other sources' sampled texts; chosen there: {r['sample_fit']['chosen']}.", "",
