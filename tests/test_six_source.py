@@ -140,3 +140,13 @@ def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:
     best = max((row[n]["mean_auroc"], key) for key, row in table.items() for n in row if row[n]["guard"])
     assert str(chosen) == best[1]
     assert chosen.layers == tuple(six_source.POOLED_LAYERS[d] for d in chosen.depths)
+
+
+def test_model_worded_humans_are_left_out_of_both_sides() -> None:
+    df = pd.DataFrame({"label": ["human", "human", "human", "ai", "human"],
+                       "variant": [None, "paraphrase_polish_human", "adversarial_word_human", "paraphrase_polish_llm",
+                                   "paraphrase_dipper_llm"],
+                       "source": ["DetectRL"] * 5, "split": ["test"] * 5, "text": list("abcde")})
+    kept = six_source.usable_rows(df)
+    assert kept["text"].tolist() == ["a", "c", "d"]  # typo'd human text stays human; the model's rewording goes
+    assert set(six_source.sample_rows(df, 10)["text"]) == {"a", "c", "d"}

@@ -99,10 +99,27 @@ MIN_GENERATOR_TEXTS = 40
 MIN_VARIANT_TEXTS = 10  # AI texts of one attack/rewrite variant needed for its row (each row gives its count)
 
 
+# "Human" texts whose wording came from a model: DetectRL labels its LLM paraphrases (polish, DIPPER,
+# back-translation) of human writing `human`, and 273 of its `human` rows carry the AI-side variant
+# `paraphrase_dipper_llm` and read like it. This product calls a model's rewording AI (as L2R and the Chinese
+# sources label it), so these texts are neither side's: a fold line "accusing" them accuses no human writer.
+MODEL_WORDED_HUMAN_VARIANTS = frozenset({"paraphrase_polish_human", "paraphrase_dipper_human",
+                                         "paraphrase_back_translation_human", "paraphrase_dipper_llm"})
+
+
+def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without the human-labelled texts a model reworded (``MODEL_WORDED_HUMAN_VARIANTS``). Character and
+    word perturbations of human text stay: the wording is still the writer's."""
+    worded = (df["label"] == "human") & df["variant"].isin(MODEL_WORDED_HUMAN_VARIANTS)
+    return df[~worded]
+
+
 def sample_rows(df: pd.DataFrame, per_label: int, seed: int = 0, train: bool = False) -> pd.DataFrame:
     """Up to ``per_label`` human and AI non-train texts of each source (``train``: train-split texts), at random
-    (a fixed order, so a larger sample contains a smaller one and reuses its cached evidence)."""
+    (a fixed order, so a larger sample contains a smaller one and reuses its cached evidence), from the
+    ``usable_rows``."""
     parts = []
+    df = usable_rows(df)
     for _, g in df[(df["split"] == "train") == train].groupby(["source", "label"]):
         parts.append(g.sample(frac=1.0, random_state=seed).head(per_label))
     return pd.concat(parts).reset_index(drop=True)
