@@ -107,7 +107,8 @@ def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray
 
 
 def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: int,
-                  probe: ProbeSetting = DEFAULT_PROBE) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
+                  probe: ProbeSetting = DEFAULT_PROBE,
+                  target: float = TARGET_FPR) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
     """The combiner fit on the fit rows (shipped adapter), recalibrated out of source on the scored rows'
     held-out scores ``z_heldout``; its lines and the held-out probabilities they were set on."""
     table, y_all = got.table, got.table["y"].to_numpy()
@@ -121,12 +122,12 @@ def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: 
     combiner.recalibrate(z_heldout, y, n)
     p = combiner.calibrator_.transform(z_heldout, n)
     groups = line_groups(src, n, min_tokens)
-    t_ai = human_lines(p, y, groups)
+    t_ai = human_lines(p, y, groups, target)
     t_human = min(threshold_at_fnr(p[(y == 1) & (n >= min_tokens)], TARGET_FPR), t_ai)
     kept = {g: np.sort(p[m & (y == 0)]).tolist() for g, m in groups.items() if (m & (y == 0)).sum() >= MIN_GROUP_HUMANS}
-    thresholds = {"ai": t_ai, "human": t_human, "target_fpr": TARGET_FPR, "target_fnr": TARGET_FPR,
+    thresholds = {"ai": t_ai, "human": t_human, "target_fpr": target, "target_fnr": TARGET_FPR,
                   "min_tokens": int(min_tokens),
-                  "ai_rule": f"strictest {TARGET_FPR:.0%}-FPR line over the held-out humans of every source and every "
+                  "ai_rule": f"strictest {target:.1%}-FPR line over the held-out humans of every source and every "
                              f"length bucket from min_tokens on (>= {MIN_GROUP_HUMANS} humans), each scored by the "
                              "leave-one-source-out model fit without its source and calibrated out of source",
                   "calibrated_on": "leave-one-source-out raw scores of the texts each fold held out"}
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         report["chosen"], report["chosen_rule"] = args.evidence, "named with --evidence"
         z = analyse_z(got, args.evidence, report["probe"])
     probe_setting = ProbeSetting(tuple(report["probe"]["depths"]), report["probe"]["C"])
-    combiner, ev, thresholds, probs = shipped_model(got, report["chosen"], z, args.min_tokens, probe_setting)
+    target = report["by_evidence_set"].get(report["chosen"], report)["line_target"]
+    combiner, ev, thresholds, probs = shipped_model(got, report["chosen"], z, args.min_tokens, probe_setting, target)
     names = tuple("probe_logit" if n == "classifier_logit" else n for n in combiner.feature_names)
     probe = ev.probe_ if "probe_logit" in names else None
     depths = [pooled_layers(got.lm.num_layers)[i] for i in probe_setting.depths]
