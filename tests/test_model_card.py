@@ -17,7 +17,8 @@ def _eval() -> dict:
             "leave_one_source_out": {"A": fold, "B": {**fold, "auroc": 0.7}},
             "leave_one_source_out_pooled": {**fold, "ai_flagged": 2, "ai_humans": 300},
             "n": {"A": {"human": 150, "ai": 150}, "B": {"human": 150, "ai": 150}},
-            "n_fit": {"A": {"human": 400, "ai": 390}, "B": {"human": 380, "ai": 400}}, "in_distribution": {"n_fit": 1570}}
+            "n_fit": {"A": {"human": 400, "ai": 390}, "B": {"human": 380, "ai": 400}},
+            "in_distribution": {"n_fit": 1570}}
 
 
 def test_card_carries_lines_licences_and_held_out_numbers(tiny_bundle_dir) -> None:
