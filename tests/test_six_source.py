@@ -150,3 +150,19 @@ def test_model_worded_humans_are_left_out_of_both_sides() -> None:
     kept = six_source.usable_rows(df)
     assert kept["text"].tolist() == ["a", "c", "d"]  # typo'd human text stays human; the model's rewording goes
     assert set(six_source.sample_rows(df, 10)["text"]) == {"a", "c", "d"}
+
+
+def test_lines_tighten_only_when_a_held_out_source_needs_it(monkeypatch) -> None:
+    """The loosest line target whose fold lines keep every held-out source's humans at 1% is used; when none
+    does, the strictest."""
+    def fake(fpr_at: dict):
+        def evaluate_set(table, z, min_tokens, method="platt", target=0.01):
+            return {"line_target": target, "leave_one_source_out": {"A": {"ai_fpr": fpr_at[target]},
+                                                                    "B": {"ai_fpr": None}}}
+        return evaluate_set
+
+    loose, strict = six_source.LINE_TARGETS[0], six_source.LINE_TARGETS[-1]
+    for fpr_at, expected in (({loose: 0.01, strict: 0.0}, loose), ({loose: 0.02, strict: 0.0}, strict),
+                             ({loose: 0.03, strict: 0.02}, strict)):
+        monkeypatch.setattr(six_source, "evaluate_set", fake(fpr_at))
+        assert six_source.evaluate_lines(None, None, 64)["line_target"] == expected
