@@ -135,11 +135,13 @@ def test_a_shipped_blend_is_the_measured_blend() -> None:
 def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:
     both, records = _with_train_pass()
     grid = (six_source.ProbeSetting((2,), 0.002), six_source.ProbeSetting((0, 1, 2, 3), 0.0005))
-    chosen, table = six_source.probe_grid(both, records, grid=grid)
+    chosen, table, scores = six_source.probe_grid(both, records, grid=grid)
     assert chosen in grid and set(table) == {str(g) for g in grid}
     best = max((row[n]["mean_auroc"], key) for key, row in table.items() for n in row if row[n]["guard"])
     assert str(chosen) == best[1]
     assert chosen.layers == tuple(six_source.POOLED_LAYERS[d] for d in chosen.depths)
+    again = six_source.held_out_scores(both, records, six_source.TRAIN_FIT_SETS, chosen)[0]  # what analyse reuses
+    assert all(np.allclose(scores[0][n], again[n]) for n in again)
 
 
 def test_model_worded_humans_are_left_out_of_both_sides() -> None:

@@ -29,7 +29,6 @@ import torch
 from detector.bundle import Bundle, resolve_bundle_path
 from detector.combiner import CalibratedCombiner
 from detector.detector import decide
-from detector.thresholds import threshold_at_fnr
 from training.bundle_writer import feature_ranges
 from training.data import REPO_ROOT, source_licences
 from training.ddl import DDLTrainer, adapter_factors
@@ -55,13 +54,13 @@ from training.six_source import (
     collect,
     describe,
     fit_rows,
-    fold_scores,
     full_analysis,
-    human_lines,
+    held_out_scores,
     line_groups,
     parser,
     roles,
     set_names,
+    verdict_lines,
 )
 from training.six_source import write_report as write_six_source_report
 
@@ -75,14 +74,9 @@ LOSO_RENAMED = {"by_variant": "leave_one_source_out_by_variant", "by_length": "l
 
 def analyse_z(got: Collected, name: str, report_probe: dict) -> np.ndarray:
     """The held-out raw scores of one evidence set (each source's scored texts, by its fold's model)."""
-    _, test_row = roles(got.table)
-    src = got.table["source"].to_numpy()[test_row]
     sets = TRAIN_FIT_SETS if "role" in got.table else tuple(EVIDENCE_SETS)
-    z = np.zeros(len(src))
     probe = ProbeSetting(tuple(report_probe["depths"]), report_probe["C"])
-    for held in sorted(set(src)):
-        z[src == held] = fold_scores(got.table, got.records, held, sets=sets, probe=probe)[name]["z"]
-    return z
+    return held_out_scores(got.table, got.records, sets, probe)[0][name]
 
 
 def shipped_names(names: tuple[str, ...]) -> list[str]:
@@ -122,8 +116,7 @@ def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: 
     combiner.recalibrate(z_heldout, y, n)
     p = combiner.calibrator_.transform(z_heldout, n)
     groups = line_groups(src, n, min_tokens)
-    t_ai = human_lines(p, y, groups, target)
-    t_human = min(threshold_at_fnr(p[(y == 1) & (n >= min_tokens)], TARGET_FPR), t_ai)
+    t_ai, t_human = verdict_lines(p, y, n, groups, min_tokens, target)
     kept = {g: np.sort(p[m & (y == 0)]).tolist() for g, m in groups.items() if (m & (y == 0)).sum() >= MIN_GROUP_HUMANS}
     thresholds = {"ai": t_ai, "human": t_human, "target_fpr": target, "target_fnr": TARGET_FPR,
                   "min_tokens": int(min_tokens),

@@ -106,7 +106,7 @@ MIN_VARIANT_TEXTS = 10  # AI texts of one attack/rewrite variant needed for its 
 
 
 # "Human" texts whose wording came from a model: DetectRL labels its LLM paraphrases (polish, DIPPER,
-# back-translation) of human writing `human`, and 273 of its `human` rows carry the AI-side variant
+# back-translation) of human writing `human`, and some of its `human` rows carry the AI-side variant
 # `paraphrase_dipper_llm` and read like it. This product calls a model's rewording AI (as L2R and the Chinese
 # sources label it), so these texts are neither side's: a fold line "accusing" them accuses no human writer.
 MODEL_WORDED_HUMAN_VARIANTS = frozenset({"paraphrase_polish_human", "paraphrase_dipper_human",
@@ -137,7 +137,7 @@ def _raw_model(C: float = COMBINER_C):
 
 class FoldEvidence:
     """The columns every evidence set reads, for one fold: the fold's adapter gives ``tuned_discrepancy``; the
-    witness and the probe (``detector.probe.LinearProbe`` on the three-quarter depth's token-mean state,
+    witness and the probe (``detector.probe.LinearProbe`` on the token-mean states of ``probe``'s depths,
     sources weighted equally) are fit on the fold's training rows only, the probe's training-row logits
     cross-fitted."""
 
@@ -224,11 +224,34 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
     return out
 
 
+def held_out_scores(table: pd.DataFrame, records: list[dict], sets: Sequence[str] = tuple(EVIDENCE_SETS),
+                    probe: ProbeSetting = DEFAULT_PROBE) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Per evidence set (and blend, and ``best_zero_shot``): the raw score of every scored row, each from the
+    fold that held its source out (``fold_scores``), in scored-row order; and each fold's best feature."""
+    src = table["source"].to_numpy()[roles(table)[1]]
+    z: dict[str, np.ndarray] = {}
+    best_features = {}
+    for held in sorted(set(src)):
+        fold = fold_scores(table, records, held, sets=sets, probe=probe)
+        for name, v in fold.items():
+            z.setdefault(name, np.zeros(len(src)))[src == held] = v["z"]
+        best_features[held] = fold["best_zero_shot"]["feature"]
+    return z, best_features
+
+
 def human_lines(p: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], target: float = TARGET_FPR) -> float:
     """The strictest ``target``-FPR line over the humans of every group mask with ``MIN_GROUP_HUMANS`` humans."""
     lines = [threshold_at_fpr(p[m & (y == 0)], target) for m in groups.values()
              if (m & (y == 0)).sum() >= MIN_GROUP_HUMANS]
     return float(max(lines, default=threshold_at_fpr(p[y == 0], target)))
+
+
+def verdict_lines(p: np.ndarray, y: np.ndarray, n: np.ndarray, groups: dict[str, np.ndarray], min_tokens: int,
+                  target: float = TARGET_FPR) -> tuple[float, float]:
+    """The `ai` line (``human_lines`` at ``target``) and the `human` line (lets ``TARGET_FPR`` of the answered AI
+    texts through, never above the `ai` line) set on probabilities ``p``."""
+    t_ai = human_lines(p, y, groups, target)
+    return t_ai, min(threshold_at_fnr(p[(y == 1) & (n >= min_tokens)], TARGET_FPR), t_ai)
 
 
 def line_groups(sources: np.ndarray, n_tokens: np.ndarray, min_tokens: int) -> dict[str, np.ndarray]:
@@ -254,8 +277,8 @@ def out_of_source(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: s
         other, mine = src != held, src == held
         cal = Calibrator(method).fit(z[other], y[other], n[other])
         p_other = cal.transform(z[other], n[other])
-        t_ai = human_lines(p_other, y[other], line_groups(src[other], n[other], min_tokens), target)
-        t_human = min(threshold_at_fnr(p_other[(y[other] == 1) & (n[other] >= min_tokens)], TARGET_FPR), t_ai)
+        t_ai, t_human = verdict_lines(p_other, y[other], n[other], line_groups(src[other], n[other], min_tokens),
+                                      min_tokens, target)
         p[mine] = cal.transform(z[mine], n[mine])
         lines[held] = {"ai": t_ai, "human": t_human}
     return {"p": p, "lines": lines}
@@ -432,7 +455,7 @@ def collect(args: argparse.Namespace) -> Collected | None:
     table = sample_rows(df, args.per_label)
     texts = table["text"].tolist()
     done, finished = run_evidence(lm, texts, tops, max_tokens=args.max_tokens, k=args.k,
-                                  max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+                                  max_seconds=_max_seconds(args))
     if not finished:
         print("[six-source] evidence pass stopped; rerun to resume", file=sys.stderr)
         return None
@@ -442,13 +465,18 @@ def collect(args: argparse.Namespace) -> Collected | None:
     return Collected(table, records, lm, cfg, df)
 
 
-def train_records(args: argparse.Namespace, df: pd.DataFrame, lm) -> tuple[pd.DataFrame, list[dict]] | None:
-    """The train-split sample of ``--train-fit`` and its fork-free records (the pass of ``--train-pass``, run or
-    resumed here if unfinished; None if it stops at ``--max-minutes``)."""
-    train = sample_rows(df, args.train_fit, train=True)
-    limit = None if args.max_minutes is None else 60 * args.max_minutes
+def _max_seconds(args: argparse.Namespace) -> float | None:
+    return None if args.max_minutes is None else 60 * args.max_minutes
+
+
+def train_records(args: argparse.Namespace, df: pd.DataFrame, lm,
+                  per_label: int | None = None) -> tuple[pd.DataFrame, list[dict]] | None:
+    """Up to ``per_label`` (default ``--train-fit``) train-split texts per source and label, and their records
+    from the fork-free pass, without the witness moments (which added nothing to any evidence set and cost as
+    much as the pass): run or resumed here; None if it stops at ``--max-minutes``."""
+    train = sample_rows(df, args.train_fit if per_label is None else per_label, train=True)
     done, finished = run_evidence(lm, train["text"].tolist(), {}, max_tokens=args.max_tokens, k=args.k,
-                                  witness=False, max_seconds=limit)
+                                  witness=False, max_seconds=_max_seconds(args))
     if not finished:
         return None
     train["y"] = (train["label"] == "ai").astype(int)
@@ -456,13 +484,9 @@ def train_records(args: argparse.Namespace, df: pd.DataFrame, lm) -> tuple[pd.Da
 
 
 def train_pass(args: argparse.Namespace) -> bool:
-    """The fork-free evidence pass over train-split texts (``--train-pass``), without the witness moments (which
-    added nothing to any evidence set and cost as much as the pass); True when finished."""
+    """The train pass alone (``--train-pass N``); True when finished."""
     df = load_clean(list(SIX_SOURCES), args.data_dir)
-    lm = load_lm(args.lm)
-    texts = sample_rows(df, args.train_pass, train=True)["text"].tolist()
-    return run_evidence(lm, texts, {}, max_tokens=args.max_tokens, k=args.k, witness=False,
-                        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)[1]
+    return train_records(args, df, load_lm(args.lm), args.train_pass) is not None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -507,19 +531,13 @@ def evaluate_lines(table: pd.DataFrame, z: np.ndarray, min_tokens: int) -> dict:
 
 
 def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
-            sets: Sequence[str] = tuple(EVIDENCE_SETS), probe: ProbeSetting = DEFAULT_PROBE) -> dict:
-    """Every table of the report, for every evidence set in ``sets`` and their blends, over the scored rows."""
-    _, test_row = roles(table)
-    scored = table[test_row].reset_index(drop=True)
+            sets: Sequence[str] = tuple(EVIDENCE_SETS), probe: ProbeSetting = DEFAULT_PROBE,
+            scores: tuple[dict[str, np.ndarray], dict[str, str]] | None = None) -> dict:
+    """Every table of the report, for every evidence set in ``sets`` and their blends, over the scored rows
+    (``scores``: their ``held_out_scores`` under ``probe``, when already computed)."""
+    scored = table[roles(table)[1]].reset_index(drop=True)
     sources = sorted(scored["source"].unique())
-    z: dict[str, np.ndarray] = {}
-    best_features = {}
-    for held in sources:
-        m = scored["source"].to_numpy() == held
-        for name, v in fold_scores(table, records, held, sets=sets, probe=probe).items():
-            z.setdefault(name, np.zeros(len(scored)))[m] = v["z"]
-            if name == "best_zero_shot":
-                best_features[held] = v["feature"]
+    z, best_features = scores or held_out_scores(table, records, sets, probe)
     evaluated = {name: evaluate_lines(scored, z[name], min_tokens) for name in z}
     src, y, n = scored["source"].to_numpy(), scored["y"].to_numpy(), scored["n_tokens"].to_numpy()
     ablation = {name: {"mean_auroc": float(np.mean([v["auroc"] for v in s["leave_one_source_out"].values()])),
@@ -554,17 +572,16 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
 
 
 def probe_grid(table: pd.DataFrame, records: list[dict], sets: Sequence[str] = TRAIN_FIT_SETS,
-               grid: Sequence[ProbeSetting] = PROBE_GRID) -> tuple[ProbeSetting, dict]:
+               grid: Sequence[ProbeSetting] = PROBE_GRID) -> tuple[ProbeSetting, dict, tuple]:
     """Leave-one-source-out AUROC (mean, worst fold, zero-shot guard) of every probe set and blend under each
-    probe setting; returns the setting of the best guarded mean, and the table."""
+    probe setting; returns the setting of the best guarded mean, the table, and that setting's
+    ``held_out_scores`` (so ``analyse`` need not refit them)."""
     _, test_row = roles(table)
     src, y = table["source"].to_numpy()[test_row], table["y"].to_numpy()[test_row]
-    rows, best = {}, (-1.0, grid[0])
+    rows, best, kept = {}, (-1.0, grid[0]), {}
     for setting in grid:
-        z: dict[str, np.ndarray] = {}
-        for held in sorted(set(src)):
-            for name, v in fold_scores(table, records, held, sets=sets, probe=setting).items():
-                z.setdefault(name, np.zeros(len(src)))[src == held] = v["z"]
+        kept[setting] = held_out_scores(table, records, sets, setting)
+        z = kept[setting][0]
         per = {name: {s: auroc(y[src == s], rank01(v[src == s])) for s in sorted(set(src))} for name, v in z.items()}
         row = {}
         for name in z:
@@ -576,7 +593,7 @@ def probe_grid(table: pd.DataFrame, records: list[dict], sets: Sequence[str] = T
             if guard and row[name]["mean_auroc"] > best[0]:
                 best = (row[name]["mean_auroc"], setting)
         rows[str(setting)] = row
-    return best[1], rows
+    return best[1], rows, kept[best[1]]
 
 
 def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
@@ -592,8 +609,8 @@ def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
         raise SystemExit("the train pass stopped (--max-minutes): rerun to resume it")
     got.table, got.records = join_train(got.table, got.records, *train)
     sample = report
-    probe, grid = probe_grid(got.table, got.records)
-    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS, probe=probe)
+    probe, grid, scores = probe_grid(got.table, got.records)
+    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS, probe=probe, scores=scores)
     report["probe_grid"] = grid
     fit = got.table.iloc[fit_rows(got.table)]
     report["n_fit"] = {s: {"human": int(((fit["source"] == s) & (fit["y"] == 0)).sum()),

@@ -16,7 +16,7 @@ Steps (an interrupted run picks up where it stopped), one module each:
    evaluates it on test (``reports/``).
 
 ``python -m training.train --six-source [options of training.ship_evidence]`` instead trains the six-source
-design (``training.ship_evidence``; what ``smollm2-en`` ships since 2026-12-03): evidence from six sources, a
+design (``training.ship_evidence``; what ``smollm2-en`` ships): evidence from six sources, a
 probe and the zero-shot features (and the DDL fork when the leave-one-source-out table keeps it), calibrated on
 out-of-source scores.
 """
