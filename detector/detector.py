@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,12 @@ def score_feature_names() -> list[str]:
     """The names of ``Score.features`` every bundle gives: every zero-shot feature, then the head's
     ``classifier_logit`` (a bundle with trained evidence adds those names, ``Detector.feature_names``)."""
     return [*FEATURE_NAMES, "classifier_logit"]
+
+
+def bundle_feature_names(evidence: Mapping[str, object]) -> list[str]:
+    """The names of ``Score.features`` from a bundle whose manifest lists ``evidence`` (its
+    ``manifest["evidence"]``): ``score_feature_names`` and then each trained evidence the bundle carries."""
+    return score_feature_names() + [name for name in TRAINED_EVIDENCE if evidence.get(name)]
 
 
 def decide(p: float, n_tokens: int, min_tokens: int, threshold_ai: float, threshold_human: float) -> str:
@@ -163,8 +169,7 @@ class Detector:
     def feature_names(self) -> list[str]:
         """Every feature a Score carries (the batch command's feature columns): all zero-shot features, the
         head's logit and the bundle's trained evidence, whichever of them this bundle's combiner uses."""
-        present = {"tuned_discrepancy": self.fork is not None, "witness": self.witness_beta is not None}
-        return score_feature_names() + [name for name in TRAINED_EVIDENCE if present[name]]
+        return bundle_feature_names(self.bundle.manifest.get("evidence", {}))
 
     @property
     def bundles(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from detector.bundle import BUNDLES_DIR, DEFAULT_BUNDLE, Bundle, resolve_bundle_path
-from detector.detector import MAX_TEXT_CHARS, Detector, score_feature_names
+from detector.detector import MAX_TEXT_CHARS, Detector, bundle_feature_names, score_feature_names
 from detector.language import detect_language
 from detector.lm import LanguageModel, resolve_dtype
 from detector.normalize import normalize_text
@@ -167,8 +167,13 @@ class Router:
 
     @property
     def feature_names(self) -> list[str]:
-        """Every feature a Score carries, whichever bundle scored it (the batch command's feature columns)."""
-        return score_feature_names()
+        """Every feature a Score may carry, whichever bundle scored it (the batch command's feature columns):
+        the common names, then every trained evidence any routed bundle's manifest lists."""
+        names = score_feature_names()
+        for path in dict.fromkeys([self.default_path, *self.bundle_paths.values()]):
+            evidence = json.loads((path / "manifest.json").read_text()).get("evidence", {})
+            names += [n for n in bundle_feature_names(evidence) if n not in names]
+        return names
 
     # -- the default detector's attributes (for callers written for one Detector) ------------
     @property

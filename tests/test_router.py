@@ -10,6 +10,7 @@ import pytest
 
 from detector import Detector, load
 from detector.bundle import BUNDLES_DIR, DEFAULT_BUNDLE
+from detector.detector import score_feature_names
 from detector.router import Router, discover_language_bundles
 from detector.score import UNSUPPORTED_LANGUAGE
 
@@ -95,6 +96,19 @@ def test_load_without_arguments_is_a_lazy_router() -> None:
 
 
 # --- scoring through tiny bundles ------------------------------------------------------------------------
+
+
+def test_feature_columns_cover_every_routed_bundles_evidence(tmp_path: Path) -> None:
+    """The batch command's columns come from the router: a trained evidence that only one routed bundle
+    carries still gets its column (read from the manifests, without loading any model)."""
+    fake_bundle(tmp_path, "en", ["en"])
+    zh = fake_bundle(tmp_path, "zh", ["zh"])
+    manifest = json.loads((zh / "manifest.json").read_text())
+    manifest["evidence"] = {"witness": {"beta": [0.5]}}
+    (zh / "manifest.json").write_text(json.dumps(manifest))
+    names = Router.discover(tmp_path, default="en").feature_names
+    assert names == score_feature_names() + ["witness"]
+    assert Router.discover(tmp_path / "en", default=tmp_path / "en").feature_names == score_feature_names()
 
 
 def test_pinned_bundle_is_a_plain_detector(tiny_bundle_dir: Path) -> None:
