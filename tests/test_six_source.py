@@ -168,3 +168,16 @@ def test_lines_tighten_only_when_a_held_out_source_needs_it(monkeypatch) -> None
                              ({loose: 0.03, strict: 0.02}, strict)):
         monkeypatch.setattr(six_source, "evaluate_set", fake(fpr_at))
         assert six_source.evaluate_lines(None, None, 64)["line_target"] == expected
+
+
+def test_feature_auroc_reads_only_the_scored_texts_per_source() -> None:
+    """The per-feature table: the planted signal separates in every source, noise does not, and the train
+    pass's rows (fit rows) are not counted."""
+    both, records = _with_train_pass()
+    table = six_source.feature_auroc_by_source(both, records)
+    assert set(table) == set(six_source.ZERO_SHOT) and set(table["fast_detectgpt"]) == {"A", "B", "C"}
+    assert min(table["fast_detectgpt"].values()) > 0.7
+    assert abs(table["perplexity"]["A"] - 0.5) < 0.15
+    scored = six_source.roles(both)[1]
+    sample = both[scored].reset_index(drop=True)
+    assert six_source.feature_auroc_by_source(sample, [r for r, k in zip(records, scored) if k]) == table

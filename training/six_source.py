@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -571,6 +572,19 @@ def analyse(table: pd.DataFrame, records: list[dict], min_tokens: int,
             "probe": {"depths": list(probe.depths), "layers": list(probe.layers), "C": probe.C}}
 
 
+def feature_auroc_by_source(table: pd.DataFrame, records: list[dict]) -> dict[str, dict[str, float]]:
+    """AUROC of each zero-shot feature alone (larger = AI) on each source's scored texts: which statistics keep
+    their direction from one collection to the next, and so what a combiner fit on other sources can carry over."""
+    scored = np.flatnonzero(roles(table)[1])
+    src, y = table["source"].to_numpy()[scored], table["y"].to_numpy()[scored]
+    out: dict[str, dict[str, float]] = {}
+    for name in ZERO_SHOT:
+        x = np.array([records[i]["features"][name] for i in scored], dtype=np.float64)
+        out[name] = {s: float(roc_auc_score(y[src == s], x[src == s])) for s in sorted(set(src))
+                     if len(set(y[src == s])) == 2}
+    return out
+
+
 def probe_grid(table: pd.DataFrame, records: list[dict], sets: Sequence[str] = TRAIN_FIT_SETS,
                grid: Sequence[ProbeSetting] = PROBE_GRID) -> tuple[ProbeSetting, dict, tuple]:
     """Leave-one-source-out AUROC (mean, worst fold, zero-shot guard) of every probe set and blend under each
@@ -612,6 +626,7 @@ def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
     probe, grid, scores = probe_grid(got.table, got.records)
     report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS, probe=probe, scores=scores)
     report["probe_grid"] = grid
+    report["feature_auroc_by_source"] = feature_auroc_by_source(got.table, got.records)
     fit = got.table.iloc[fit_rows(got.table)]
     report["n_fit"] = {s: {"human": int(((fit["source"] == s) & (fit["y"] == 0)).sum()),
                            "ai": int(((fit["source"] == s) & (fit["y"] == 1)).sum())}
@@ -676,6 +691,13 @@ def write_report(stem: Path, report: dict) -> None:
         lines += ["", "## Ablation with every evidence set fit on the sample (DDL and the witness need it)", "",
                   f"Each fold fit on the other sources' sampled texts; chosen there: {r['sample_fit']['chosen']}.", "",
                   *_ablation_table(r["sample_fit"]["ablation"], r["sample_fit"]["guard_holds"])]
+    if "feature_auroc_by_source" in r:
+        feats = r["feature_auroc_by_source"]
+        srcs = list(next(iter(feats.values())))
+        lines += ["", "## Each zero-shot feature alone, per source (AUROC, larger = AI; below 0.5: lower = AI)", "",
+                  "A feature whose direction flips between sources cannot be carried by a combiner fit on the "
+                  "others.", "", "| feature | " + " | ".join(srcs) + " |", "|---" * (len(srcs) + 1) + "|"]
+        lines += [f"| {f} | " + " | ".join(f"{v[s]:.3f}" for s in srcs) + " |" for f, v in feats.items()]
     lines += ["", f"## Per held-out source ({r['chosen']})", "",
               "| source | n | AUROC | TPR@1%FPR | ECE | humans called ai | AI called ai | best zero-shot AUROC |",
               "|---|---|---|---|---|---|---|---|"]
