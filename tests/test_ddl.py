@@ -67,6 +67,19 @@ def test_training_opens_the_gap_and_resumes(tiny_lm, tmp_path) -> None:
     first_epoch, last_epoch = trainer.log_.epochs[0], trainer.log_.epochs[-1]
     assert last_epoch["mean_d_ai"] - last_epoch["mean_d_human"] > first_epoch["mean_d_ai"] - first_epoch["mean_d_human"]
     assert np.isfinite(trainer.score(humans)).all()
+    # every saved epoch can be judged: the last one is the trained model, an earlier one is not
+    assert trainer.epochs_saved(pairs) == [1, 2, 3]
+    assert np.allclose(trainer.score_epoch(pairs, 3, ais), trainer.score(ais), atol=1e-4)
+    assert not np.allclose(trainer.score_epoch(pairs, 1, ais), trainer.score(ais), atol=1e-3)
+
+
+def test_store_merges_parallel_folds(tmp_path) -> None:
+    """Two fold runs sharing a store: the second write keeps the first one's fold."""
+    from training.ddl_loso import update_store
+
+    store = tmp_path / "loso.json"
+    update_store(store, {"A": {"auroc": 0.6}})
+    assert update_store(store, {"B": {"auroc": 0.7}}) == {"A": {"auroc": 0.6}, "B": {"auroc": 0.7}}
 
 
 def test_forked_top_blocks_reproduce_the_tuned_model(tiny_lm, tmp_path) -> None:
@@ -101,3 +114,31 @@ def test_saved_adapter_gives_the_same_factors(tiny_lm, tmp_path) -> None:
     saved, saved_scale = adapter_factors(torch.load(trainer.run_dir(pairs) / "adapter-epoch1.pt"), cfg)
     assert saved_scale == live_scale and saved.keys() == live.keys()
     assert all(torch.equal(saved[k], live[k]) for k in live)
+
+
+def test_every_saved_epoch_is_judged_once_on_the_held_out_source(tiny_lm, tmp_path) -> None:
+    """``judge_epochs``: the untuned discrepancy (epoch 0) and each saved epoch get an AUROC on the held-out
+    source's test texts; a checkpoint already judged is not scored again."""
+    import pandas as pd
+
+    from training.ddl_loso import judge_epochs
+
+    rows = []
+    for source, split, n in (("A", "train", 4), ("B", "test", 6)):
+        for h, a in _pairs(n):
+            rows += [{"source": source, "split": split, "label": "human", "text": h, "pair_id": h[:20],
+                      "variant": None},
+                     {"source": source, "split": split, "label": "ai", "text": a, "pair_id": h[:20],
+                      "variant": None}]
+    df = pd.DataFrame(rows)
+    cfg = DDLConfig(k=1, lr=5e-3, epochs=2, max_tokens=32)
+    trainer = DDLTrainer(tiny_lm, cfg, root=tmp_path)
+    judged = judge_epochs(trainer, df, "B", n_pairs=4, n_eval=6, judged={})
+    assert list(judged) == ["0"] and judged["0"]["n"] == 12  # nothing trained yet: the untuned score only
+    from training.ddl_loso import fold_pairs
+
+    trainer.fit(fold_pairs(df, "B", 4))
+    judged = judge_epochs(trainer, df, "B", n_pairs=4, n_eval=6, judged=judged)
+    assert list(judged) == ["0", "1", "2"] and all(0.0 <= v["auroc"] <= 1.0 for v in judged.values())
+    judged["1"]["auroc"] = -1.0  # a judged epoch is kept, not recomputed
+    assert judge_epochs(trainer, df, "B", n_pairs=4, n_eval=6, judged=judged)["1"]["auroc"] == -1.0

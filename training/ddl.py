@@ -195,6 +195,19 @@ class DDLTrainer:
         self.finished_ = log.steps_done >= total
         return self
 
+    def epochs_saved(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """The epochs whose adapter a run over ``pairs`` has saved so far (a run in progress has some)."""
+        run = self.run_dir(pairs)
+        return sorted(int(p.stem.removeprefix("adapter-epoch")) for p in run.glob("adapter-epoch*.pt"))
+
+    def score_epoch(self, pairs: Sequence[tuple[str, str]], epoch: int, texts: Sequence[str],
+                    batch_size: int = 8) -> np.ndarray:
+        """Tuned discrepancy of each text under the adapter saved after ``epoch``: every epoch is judged, not
+        only the last, so the number of epochs is chosen by held-out scores."""
+        model = add_lora(self.lm, self.cfg)
+        _load_adapter(model, torch.load(self.run_dir(pairs) / f"adapter-epoch{epoch}.pt", weights_only=True))
+        return score_discrepancy(model.eval(), self.lm, texts, self.cfg.max_tokens, batch_size)
+
     def score(self, texts: Sequence[str], batch_size: int = 8) -> np.ndarray:
         """Tuned discrepancy of each text (higher = more machine-like)."""
         return score_discrepancy(self.model_, self.lm, texts, self.cfg.max_tokens, batch_size)

@@ -100,6 +100,38 @@ def eval_rows(df: pd.DataFrame, n_per_label: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).reset_index(drop=True)
 
 
+def update_store(path: Path, updates: dict) -> dict:
+    """``path``'s JSON object with ``updates`` merged in, written back and returned: several runs (one per fold,
+    in parallel) share one store, so each re-reads it before writing instead of overwriting the others' folds."""
+    merged = {**(json.loads(path.read_text()) if path.exists() else {}), **updates}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=1))
+    tmp.replace(path)
+    return merged
+
+
+def judge_epochs(trainer: DDLTrainer, df: pd.DataFrame, held: str, n_pairs: int, n_eval: int,
+                 judged: dict) -> dict:
+    """AUROC on the held-out source's eval texts of the untuned discrepancy (``"0"``) and of every epoch's
+    saved adapter, for fold ``held`` (a run in progress included); ``judged`` (epoch -> result) is extended
+    in place and returned, so each checkpoint is scored once across sessions."""
+    pairs = fold_pairs(df, held, n_pairs)
+    ev = eval_rows(df[df["source"] == held], n_eval, seed=0)
+    y = (ev["label"] == "ai").to_numpy(int)
+    texts = ev["text"].tolist()
+    variants = ev["variant"].astype(str).to_numpy()
+    for epoch in [0, *trainer.epochs_saved(pairs)]:
+        if str(epoch) in judged:
+            continue
+        d = (score_discrepancy(trainer.lm.model, trainer.lm, texts, trainer.cfg.max_tokens) if epoch == 0
+             else trainer.score_epoch(pairs, epoch, texts))
+        by_variant = {v: _auroc(y[(y == 0) | (variants == v)], d[(y == 0) | (variants == v)])
+                      for v in sorted(set(variants[y == 1])) if ((variants == v) & (y == 1)).sum() >= 20}
+        judged[str(epoch)] = {"auroc": _auroc(y, d), "n": len(y), "by_variant": by_variant}
+        print(f"[ddl-loso] {held} epoch {epoch}: AUROC {judged[str(epoch)]['auroc']:.3f}", file=sys.stderr)
+    return judged
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sources", nargs="+", default=list(SIX_SOURCES))
@@ -112,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     ap.add_argument("--full", action="store_true", help="also train the shipped adapter on every source's pairs")
+    ap.add_argument("--judge-epochs", action="store_true",
+                    help="only score every saved epoch of the folds' adapters (finished or not) on their held-out "
+                         "texts, and write the report; trains nothing")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lm", default=DEFAULT_LM)
     ap.add_argument("--report", default=str(REPO_ROOT / "reports" / "ddl_loso"))
@@ -127,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     store.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(store.read_text()) if store.exists() else {}
     deadline = time.perf_counter() + 60 * args.max_minutes if args.max_minutes else None
+    epochs_store = store.with_name(f"{store.stem}-epochs.json")
+    by_epoch = json.loads(epochs_store.read_text()) if epochs_store.exists() else {}
+    command = " ".join(["python -m training.ddl_loso", *(argv or sys.argv[1:])])
+    if args.judge_epochs:
+        for held in args.folds or sources:
+            judged = judge_epochs(DDLTrainer(lm, cfg), df, held, args.pairs, args.eval, by_epoch.get(held, {}))
+            by_epoch = update_store(epochs_store, {held: judged})
+        write_report(Path(args.report), setting, done, command, by_epoch)
+        return 0
     for held in args.folds or sources:
         if held in done:
             continue
@@ -154,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                       "auroc_untuned": _auroc(y, base), "auroc_tuned": _auroc(y, tuned),
                       "by_variant": per_variant, "train_log": trainer.log_.epochs,
                       "seconds_per_pair": trainer.log_.seconds / max(1, trainer.log_.steps_done)}
-        store.write_text(json.dumps(done, indent=1))
+        done = update_store(store, {held: done[held]})
         print(f"[ddl-loso] {held}: untuned {done[held]['auroc_untuned']:.3f}  tuned {done[held]['auroc_tuned']:.3f}",
               file=sys.stderr)
     if args.full:  # the adapter a bundle ships: every source's train pairs, judged by the folds above
@@ -164,16 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
         print(f"[ddl-loso] shipped adapter {'done' if trainer.finished_ else 'stopped; rerun to resume'}: "
               f"{trainer.run_dir(pairs)}", file=sys.stderr)
-    write_report(Path(args.report), setting, done, " ".join(["python -m training.ddl_loso", *(argv or sys.argv[1:])]))
+    write_report(Path(args.report), setting, done, command, by_epoch)
     return 0
 
 
-def write_report(stem: Path, setting: dict, folds: dict, command: str) -> None:
-    """``<stem>.json`` and ``<stem>.md``: per held-out source, AUROC of the untuned and the tuned discrepancy."""
+def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch: dict | None = None) -> None:
+    """``<stem>.json`` and ``<stem>.md``: per held-out source, AUROC of the untuned and the tuned discrepancy
+    (and, with ``by_epoch``, of each saved epoch's adapter)."""
     finished = folds
     mean = {m: float(np.mean([v[m] for v in finished.values()])) if finished else None
             for m in ("auroc_untuned", "auroc_tuned")}
-    out = {"setting": setting, "cpu": cpu_description(), "command": command, "folds": finished, "mean": mean}
+    out = {"setting": setting, "cpu": cpu_description(), "command": command, "folds": finished, "mean": mean,
+           "by_epoch": by_epoch or {}}
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
     lines = [f"# DDL, leave one source out ({len(finished)} of {len(setting['sources'])} folds)", "",
@@ -191,6 +237,15 @@ def write_report(stem: Path, setting: dict, folds: dict, command: str) -> None:
                      f"{last.get('mean_d_ai', float('nan')):.1f} |")
     if finished:
         lines.append(f"| **mean** | | | {mean['auroc_untuned']:.3f} | {mean['auroc_tuned']:.3f} | | |")
+    if by_epoch:
+        epochs = sorted({int(e) for v in by_epoch.values() for e in v})
+        lines += ["", "## Each saved epoch, on the held-out source's texts (epoch 0: untuned)", "",
+                  "AUROC of the discrepancy alone; folds still training show the epochs saved so far.", "",
+                  "| held-out source | " + " | ".join(f"epoch {e}" for e in epochs) + " |",
+                  "|---" * (len(epochs) + 1) + "|"]
+        for held, v in by_epoch.items():
+            lines.append(f"| {held} | " + " | ".join(f"{v[str(e)]['auroc']:.3f}" if str(e) in v else "—"
+                                                      for e in epochs) + " |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
