@@ -142,3 +142,19 @@ def test_every_saved_epoch_is_judged_once_on_the_held_out_source(tiny_lm, tmp_pa
     assert list(judged) == ["0", "1", "2"] and all(0.0 <= v["auroc"] <= 1.0 for v in judged.values())
     judged["1"]["auroc"] = -1.0  # a judged epoch is kept, not recomputed
     assert judge_epochs(trainer, df, "B", n_pairs=4, n_eval=6, judged=judged)["1"]["auroc"] == -1.0
+
+
+def test_until_epoch_stops_at_the_epoch_and_resumes_on_the_same_schedule(tiny_lm, tmp_path, monkeypatch) -> None:
+    """Breadth-first training: a fold stopped after epoch 1 goes on later to exactly the run it would have been."""
+    for module in tiny_lm.model.modules():  # the tiny GPT-2 has dropout (SmolLM2 has none): make runs repeatable
+        if isinstance(module, torch.nn.Dropout):
+            monkeypatch.setattr(module, "p", 0.0)
+    pairs = _pairs(3)
+    cfg = DDLConfig(k=1, lr=5e-3, epochs=2, max_tokens=32)
+    part = DDLTrainer(tiny_lm, cfg, root=tmp_path).fit(pairs, until_epoch=1)
+    assert not part.finished_ and part.log_.steps_done == 3 and part.epochs_saved(pairs) == [1]
+    done = DDLTrainer(tiny_lm, cfg, root=tmp_path).fit(pairs)
+    straight = DDLTrainer(tiny_lm, cfg, root=tmp_path / "straight").fit(pairs)
+    assert done.finished_ and done.log_.steps_done == 6
+    texts = [a for _, a in pairs]
+    assert np.allclose(done.score(texts), straight.score(texts), atol=1e-4)

@@ -132,11 +132,13 @@ class DDLTrainer:
     def run_dir(self, pairs: Sequence[tuple[str, str]]) -> Path:
         return self.root / self.cfg.key(self.lm.identity, pairs)
 
-    def fit(self, pairs: Sequence[tuple[str, str]], max_seconds: float | None = None) -> DDLTrainer:
+    def fit(self, pairs: Sequence[tuple[str, str]], max_seconds: float | None = None,
+            until_epoch: int | None = None) -> DDLTrainer:
         """Train for ``cfg.epochs`` over ``pairs`` (human, ai), resuming from the last checkpoint.
 
         ``max_seconds`` stops (after a checkpoint) once exceeded, so a run can be split across sessions;
-        ``self.finished_`` says whether all epochs are done.
+        ``until_epoch`` stops after that epoch (the schedule stays the one of ``cfg.epochs``), so several folds
+        can be brought to the same epoch before any runs on; ``self.finished_`` says whether all epochs are done.
         """
         cfg, lm = self.cfg, self.lm
         run = self.run_dir(pairs)
@@ -160,7 +162,8 @@ class DDLTrainer:
         model.train()
         epoch_h: list[float] = []
         epoch_a: list[float] = []
-        while log.steps_done < total:
+        stop = total if until_epoch is None else min(total, until_epoch * len(pairs))
+        while log.steps_done < stop:
             epoch, pos = divmod(log.steps_done, len(pairs))
             order = np.random.default_rng(cfg.seed + epoch).permutation(len(pairs))
             if pos == 0:

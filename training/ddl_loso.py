@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     ap.add_argument("--full", action="store_true", help="also train the shipped adapter on every source's pairs")
+    ap.add_argument("--until-epoch", type=int, default=None, metavar="E",
+                    help="train each fold only up to epoch E of its schedule, then go on to the next fold "
+                         "(breadth first: every fold gets an epoch to judge before any fold runs on)")
     ap.add_argument("--judge-epochs", action="store_true",
                     help="only score every saved epoch of the folds' adapters (finished or not) on their held-out "
                          "texts, and write the report; trains nothing")
@@ -179,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
             break
         pairs = fold_pairs(df, held, args.pairs)
         print(f"[ddl-loso] fold {held}: {len(pairs)} pairs from {sorted(set(sources) - {held})}", file=sys.stderr)
-        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
+        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining, until_epoch=args.until_epoch)
         if not trainer.finished_:
             print(f"[ddl-loso] fold {held}: stopped after {trainer.log_.steps_done} steps; rerun to resume",
                   file=sys.stderr)
+            if args.until_epoch and trainer.log_.steps_done >= args.until_epoch * len(pairs):
+                continue  # this fold reached the epoch asked for: on to the next one
             break
         ev = eval_rows(df[df["source"] == held], args.eval, seed=0)
         y = (ev["label"] == "ai").to_numpy(int)
