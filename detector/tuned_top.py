@@ -14,6 +14,8 @@ merged into the copied blocks at load: ``W' = W + scale * B @ A``.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -41,10 +43,16 @@ class TunedTop(nn.Module):
         self.eval()  # no dropout at scoring time (GPT-2 configs carry 0.1)
         self.body.to(self.dtype)
         self.n_layers = int(backbone.config.num_hidden_layers)
+        self.adapter_digest = ""  # set by merge_lora
 
     def merge_lora(self, factors: dict[str, torch.Tensor], scale: float) -> TunedTop:
         """Add ``scale * B @ A`` to each wrapped Linear. ``factors`` maps ``<module path in the backbone>.A`` /
         ``.B`` (the path names the backbone's own block index, e.g. ``model.layers.27.self_attn.q_proj``)."""
+        digest = hashlib.sha256(repr(float(scale)).encode())
+        for key in sorted(factors):
+            digest.update(key.encode())
+            digest.update(factors[key].detach().float().cpu().numpy().tobytes())
+        self.adapter_digest = digest.hexdigest()[:16]  # which weights were merged (caches of its scores key on it)
         modules = dict(self.body.named_modules())
         first = self.n_layers - self.k
         for name in sorted({key.rsplit(".", 1)[0] for key in factors}):

@@ -54,4 +54,21 @@ def test_fork_free_pass_without_witness_has_its_own_cache(tiny_lm, tmp_path, mon
     assert finished and plain[key]["tuned"] == {} and not plain[key]["witness_residual"].any()
     assert with_witness[key]["witness_residual"].any()  # a different cache: not the record without moments
     assert plain[key]["features"] == with_witness[key]["features"]
-    assert evidence.evidence_dir(tiny_lm, 48, 1, []) != evidence.evidence_dir(tiny_lm, 48, 1, [], witness=False)
+    assert evidence.evidence_dir(tiny_lm, 48, 1, {}) != evidence.evidence_dir(tiny_lm, 48, 1, {}, witness=False)
+
+
+def test_adapters_under_the_same_tag_do_not_share_a_cache(tiny_lm) -> None:
+    """The cache keys on the merged weights, not only on the tags: another adapter setting (epochs, pairs) for
+    the same folds gets its own records."""
+    import torch
+
+    name, module = next((n, m) for n, m in tiny_lm.model.named_modules() if n.endswith("h.1.attn.c_attn"))
+    d_in, d_out = module.weight.shape  # GPT-2's Conv1D stores (in, out)
+    factors = {f"{name}.A": torch.ones(2, d_in), f"{name}.B": torch.ones(d_out, 2)}
+    base = TunedTop(tiny_lm.model, 1)
+    one = TunedTop(tiny_lm.model, 1).merge_lora(factors, 0.01)
+    two = TunedTop(tiny_lm.model, 1).merge_lora(factors, 0.02)
+    dirs = {evidence.evidence_dir(tiny_lm, 48, 1, {"A": top.adapter_digest}) for top in (base, one, two)}
+    assert len(dirs) == 3
+    again = TunedTop(tiny_lm.model, 1).merge_lora(factors, 0.01)
+    assert again.adapter_digest == one.adapter_digest

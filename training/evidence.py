@@ -20,7 +20,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,11 @@ from training.featurize import pooled_layers, text_key
 SHARD_SIZE = 64
 
 
-def evidence_dir(lm: LanguageModel, max_tokens: int, k: int, adapters: Sequence[str], witness: bool = True) -> Path:
-    """The cache folder of one setting (backbone, precision, max_tokens, fork depth, adapter tags, witness)."""
-    setting = [lm.identity, lm.precision, max_tokens, k, sorted(adapters)] + ([] if witness else ["no-witness"])
+def evidence_dir(lm: LanguageModel, max_tokens: int, k: int, adapters: Mapping[str, str],
+                 witness: bool = True) -> Path:
+    """The cache folder of one setting (backbone, precision, max_tokens, fork depth, witness, and each adapter's
+    tag with the digest of its merged weights: two adapter settings under the same tags never share a cache)."""
+    setting = [lm.identity, lm.precision, max_tokens, k, sorted(adapters.items())] + ([] if witness else ["no-witness"])
     setting = json.dumps(setting)
     return cache_dir() / "evidence" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
@@ -79,7 +81,7 @@ def run_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedT
 
     ``max_seconds`` stops after the shard that crosses it, so the pass can be split across sessions.
     """
-    folder = evidence_dir(lm, max_tokens, k, list(tops), witness)
+    folder = evidence_dir(lm, max_tokens, k, {tag: top.adapter_digest for tag, top in tops.items()}, witness)
     folder.mkdir(parents=True, exist_ok=True)
     done = load_evidence(folder)
     todo = list(dict.fromkeys(t for t in texts if text_key(t) not in done))

@@ -31,8 +31,8 @@ from detector.combiner import CalibratedCombiner
 from detector.detector import decide
 from training.bundle_writer import feature_ranges
 from training.data import REPO_ROOT, source_licences
-from training.ddl import DDLTrainer, adapter_factors
-from training.ddl_loso import SIX_SOURCES, fold_pairs
+from training.ddl import adapter_factors
+from training.ddl_loso import SIX_SOURCES
 from training.evidence_bundle import evidence_bundle
 from training.featurize import pooled_layers
 from training.fit import LOG_FEATURES
@@ -50,6 +50,7 @@ from training.six_source import (
     Collected,
     FoldEvidence,
     ProbeSetting,
+    adapter_path,
     best_feature,
     collect,
     describe,
@@ -163,9 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     depths = [pooled_layers(got.lm.num_layers)[i] for i in probe_setting.depths]
     if probe is not None and list(probe.layers) != depths:
         raise SystemExit(f"the probe was fit on pooled depths {depths}, not {probe.layers}: set POOLED_LAYERS")
-    adapter = DDLTrainer(got.lm, got.cfg).run_dir(fold_pairs(got.df, None, args.pairs))
-    factors, scale = adapter_factors(torch.load(adapter / f"adapter-epoch{got.cfg.epochs}.pt", weights_only=True),
-                                     got.cfg)
+    adapter = adapter_path(got.lm, got.df, got.cfg, args.pairs, None, args.ddl_epoch)
+    factors, scale = adapter_factors(torch.load(adapter, weights_only=True), got.cfg)
     base = Bundle.load(resolve_bundle_path(args.base_bundle))
     data = {"sources": list(SIX_SOURCES), "lang": "en", "licences": source_licences(SIX_SOURCES, args.data_dir),
             "counts": {"evidence_texts": report["n"], "fit_texts": int(len(fit_rows(got.table))),

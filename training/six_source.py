@@ -398,15 +398,24 @@ def join_train(table: pd.DataFrame, records: list[dict], train_table: pd.DataFra
     return both, [*records, *train_records]
 
 
-def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Sequence[str]) -> dict[str, TunedTop]:
-    """The tuned top of every finished adapter: one per held-out source, and "all" (trained on every source)."""
+def adapter_path(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, held: str | None,
+                 epoch: int | None = None) -> Path:
+    """The adapter saved after ``epoch`` (default: the last of ``cfg``'s schedule) of the fold that holds
+    ``held`` out (None: the one trained on every source)."""
+    return DDLTrainer(lm, cfg).run_dir(fold_pairs(df, held, n_pairs)) / f"adapter-epoch{epoch or cfg.epochs}.pt"
+
+
+def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Sequence[str],
+              epoch: int | None = None) -> dict[str, TunedTop]:
+    """The tuned top of every adapter saved after ``epoch`` (default: the last): one per held-out source, and
+    "all" (trained on every source)."""
     tops = {}
     for held in [*sources, None]:
-        pairs = fold_pairs(df, held, n_pairs)
-        path = DDLTrainer(lm, cfg).run_dir(pairs) / f"adapter-epoch{cfg.epochs}.pt"
+        path = adapter_path(lm, df, cfg, n_pairs, held, epoch)
         if not path.exists():
-            raise SystemExit(f"no finished DDL adapter for fold {held or 'all'} ({path}); run "
-                             f"python -m training.ddl_loso --pairs {n_pairs} --k {cfg.k} --epochs {cfg.epochs} --full")
+            raise SystemExit(f"no DDL adapter saved after epoch {epoch or cfg.epochs} for fold {held or 'all'} "
+                             f"({path}); run python -m training.ddl_loso --pairs {n_pairs} --k {cfg.k} "
+                             f"--epochs {cfg.epochs} --until-epoch {epoch or cfg.epochs} --full")
         import torch
         factors, scale = adapter_factors(torch.load(path, weights_only=True), cfg)
         tops[held or "all"] = TunedTop(lm.model, cfg.k).merge_lora(factors, scale)
@@ -418,7 +427,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--per-label", type=int, default=150, help="non-train texts per source and label")
     ap.add_argument("--pairs", type=int, default=240, help="DDL training pairs of the adapters (ddl_loso --pairs)")
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=2, help="the adapters' schedule (ddl_loso --epochs)")
+    ap.add_argument("--ddl-epoch", type=int, default=None,
+                    help="read the adapters saved after this epoch of the schedule (default: the last)")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
     ap.add_argument("--max-minutes", type=float, default=None)
@@ -452,7 +463,7 @@ def collect(args: argparse.Namespace) -> Collected | None:
     df = load_clean(list(SIX_SOURCES), args.data_dir)
     sources = sorted(df["source"].unique())
     lm = load_lm(args.lm)
-    tops = load_tops(lm, df, cfg, args.pairs, sources)
+    tops = load_tops(lm, df, cfg, args.pairs, sources, args.ddl_epoch)
     table = sample_rows(df, args.per_label)
     texts = table["text"].tolist()
     done, finished = run_evidence(lm, texts, tops, max_tokens=args.max_tokens, k=args.k,
@@ -510,8 +521,9 @@ def describe(report: dict, args: argparse.Namespace, got: Collected, seconds: fl
              argv: list[str] | None) -> None:
     """The setting, backbone, CPU and command a report was made with."""
     cfg = got.cfg
-    report.update(setting={**vars(args), "ddl": {"k": cfg.k, "epochs": cfg.epochs, "lr": cfg.lr, "rank": cfg.rank,
-                                                 "pairs": args.pairs, "max_tokens": cfg.max_tokens}},
+    ddl = {"k": cfg.k, "epochs": cfg.epochs, "epoch": args.ddl_epoch or cfg.epochs, "lr": cfg.lr,
+           "rank": cfg.rank, "pairs": args.pairs, "max_tokens": cfg.max_tokens}
+    report.update(setting={**vars(args), "ddl": ddl},
                   backbone=got.lm.identity, precision=got.lm.precision, cpu=cpu_description(), seconds=seconds,
                   command=" ".join([command, *(argv if argv is not None else sys.argv[1:])]))
 
@@ -667,7 +679,9 @@ def write_report(stem: Path, report: dict) -> None:
              f"Command: `{r['command']}`  ", f"CPU: {r['cpu']}; backbone {r['backbone']} ({r['precision']}); "
              f"{r['seconds'] / 60:.0f} min  ",
              f"DDL adapters: LoRA r={r['setting']['ddl']['rank']} on the top {r['setting']['ddl']['k']} blocks, "
-             f"{r['setting']['ddl']['epochs']} epochs, {r['setting']['ddl']['pairs']} pairs per fold.  ",
+             f"{r['setting']['ddl']['epochs']} epochs (adapter after epoch "
+             f"{r['setting']['ddl'].get('epoch', r['setting']['ddl']['epochs'])}), "
+             f"{r['setting']['ddl']['pairs']} pairs per fold.  ",
              f"Texts: {r['setting']['per_label']} human + {r['setting']['per_label']} AI non-train texts per source; "
              f"`insufficient_text` below {r['min_tokens']} tokens.", "",
              "Probabilities are calibrated out of source: each fold's by a Platt line fit on the other folds' "
