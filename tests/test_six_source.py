@@ -181,3 +181,33 @@ def test_feature_auroc_reads_only_the_scored_texts_per_source() -> None:
     scored = six_source.roles(both)[1]
     sample = both[scored].reset_index(drop=True)
     assert six_source.feature_auroc_by_source(sample, [r for r, k in zip(records, scored) if k]) == table
+
+
+def test_tuned_evidence_is_stacked_on_the_sampled_texts_of_the_training_sources() -> None:
+    """With a fork-free train pass joined, a set reading the tuned discrepancy fits its combiner on the sampled
+    texts of the fold's training sources (the only rows the forks scored), over the train-pass probe: the held-out
+    source's labels never reach its fold, and the tuned signal carries the table."""
+    both, records = _with_train_pass()
+    src = both["source"].to_numpy()
+    fit_row, scored = six_source.roles(both)
+    fit, sampled = np.flatnonzero(fit_row & (src != "A")), np.flatnonzero(scored & (src != "A"))
+    assert list(six_source.combiner_rows(both, "zero_shot+ddl+probe", fit, sampled)) == list(sampled)
+    assert list(six_source.combiner_rows(both, "zero_shot+probe", fit, sampled)) == list(fit)
+    alone, _ = _table()  # no train pass: every set fits where it always did
+    every = np.arange(len(alone))
+    assert list(six_source.combiner_rows(alone, "ddl", every, every[:3])) == list(every)
+    sets = ("zero_shot+ddl+probe", "ddl")
+    before = six_source.fold_scores(both, records, "A", sets=sets)
+    flipped = both.copy()
+    mine = (flipped["source"] == "A") & scored
+    flipped.loc[mine, "y"] = 1 - flipped.loc[mine, "y"]
+    after = six_source.fold_scores(flipped, records, "A", sets=sets)
+    for name in (*sets, "zero_shot+ddl+probe blend 0.5"):
+        assert np.allclose(before[name]["z"], after[name]["z"])
+    report = six_source.analyse(both, records, min_tokens=64, sets=(*six_source.TRAIN_FIT_SETS, *sets))
+    assert min(report["ablation"][name]["mean_auroc"] for name in sets) > 0.7
+    # in distribution, a stacked combiner is fit on the scored cal-split texts and tested on the test split
+    cal = six_source.Calibrator("platt").fit(np.linspace(-2, 2, 40), np.tile([0, 1], 20), np.full(40, 200.0))
+    ind = six_source.in_distribution(both, records, "zero_shot+ddl+probe", cal)
+    assert ind["n_fit"] == int((scored & (both["split"].to_numpy() == "cal")).sum()) and ind["auroc"] > 0.7
+    assert ind["n"] == int((scored & (both["split"].to_numpy() == "test")).sum())

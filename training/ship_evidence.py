@@ -53,6 +53,7 @@ from training.six_source import (
     adapter_path,
     best_feature,
     collect,
+    combiner_rows,
     describe,
     fit_rows,
     full_analysis,
@@ -104,13 +105,14 @@ def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray
 def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: int,
                   probe: ProbeSetting = DEFAULT_PROBE,
                   target: float = TARGET_FPR) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
-    """The combiner fit on the fit rows (shipped adapter), recalibrated out of source on the scored rows'
-    held-out scores ``z_heldout``; its lines and the held-out probabilities they were set on."""
+    """The combiner fit on the fit rows (a stacked set's on every scored row; shipped adapter), recalibrated
+    out of source on the scored rows' held-out scores ``z_heldout``; its lines and the held-out probabilities
+    they were set on."""
     table, y_all = got.table, got.table["y"].to_numpy()
     fit = fit_rows(table)
     _, test_row = roles(table)
     ev = FoldEvidence(table, got.records, "all", fit, probe=probe)
-    combiner = shipped_combiner(ev, name, y_all, fit)
+    combiner = shipped_combiner(ev, name, y_all, combiner_rows(table, name, fit, np.flatnonzero(test_row)))
     scored = table[test_row]
     y, src = scored["y"].to_numpy(), scored["source"].to_numpy()
     n = scored["n_tokens"].to_numpy().astype(np.float64)

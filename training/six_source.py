@@ -64,9 +64,15 @@ EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
     "zero_shot+ddl": (*ZERO_SHOT, "tuned_discrepancy"),
     "zero_shot+ddl+witness": (*ZERO_SHOT, "tuned_discrepancy", "witness"),
     "zero_shot+ddl+witness+probe": (*ZERO_SHOT, "tuned_discrepancy", "witness", "probe_logit"),
+    "ddl+probe": ("tuned_discrepancy", "probe_logit"),
+    "zero_shot+ddl+probe": (*ZERO_SHOT, "tuned_discrepancy", "probe_logit"),
 }
 # Sets also measured as blends toward the best single zero-shot feature's model (weight w on the set).
-BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe")
+BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe", "zero_shot+ddl+probe")
+# Sets reading the tuned discrepancy without the witness: with a fork-free train pass joined, their combiner is
+# fit on the sampled texts of the training sources (which the forks scored), stacked on the probe's logits from
+# the train pass (``combiner_rows``).
+STACKED_SETS = ("ddl", "zero_shot+ddl", "ddl+probe", "zero_shot+ddl+probe")
 BLEND_WEIGHTS = (0.75, 0.5, 0.25)
 POOLED_LAYERS = (7, 15, 22, 30)  # training.featurize.pooled_layers for SmolLM2's 30 blocks (checked at shipping)
 
@@ -185,6 +191,16 @@ def fit_rows(table: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(fit_row & (table["split"].to_numpy() == "cal")) if test_row.all() else np.flatnonzero(fit_row)
 
 
+def combiner_rows(table: pd.DataFrame, name: str, fit: np.ndarray, sampled: np.ndarray) -> np.ndarray:
+    """The rows the combiner of evidence set ``name`` is fit on: ``fit``, except for a set reading the tuned
+    discrepancy in a table that joins a train pass (which has no forks): then ``sampled``, the scored rows the
+    model may fit on. The probe is still fit on the train pass, and those sampled rows lie outside its fit, so
+    the combiner sees honest probe logits (stacking)."""
+    joined = not roles(table)[1].all()
+    reads_tuned = "tuned_discrepancy" in EVIDENCE_SETS[name.partition(" blend ")[0]]
+    return sampled if joined and reads_tuned else fit
+
+
 def best_feature(ev: FoldEvidence, y: np.ndarray, fit: np.ndarray) -> str:
     """The best single zero-shot feature on the ``fit`` rows (``generalization.best_zero_shot``)."""
     return best_zero_shot(y, np.column_stack([ev.columns[n] for n in ZERO_SHOT]), ZERO_SHOT, fit, fit)[0]
@@ -217,8 +233,10 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
     src, y = table["source"].to_numpy(), table["y"].to_numpy()
     fit_row, test_row = roles(table)
     fit, test = np.flatnonzero(fit_row & (src != held)), np.flatnonzero(test_row & (src == held))
+    sampled = np.flatnonzero(test_row & (src != held))
     ev = FoldEvidence(table, records, held, fit, seed, probe)
-    out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, fit, test)} for name in set_names(sets)}
+    out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, combiner_rows(table, name, fit, sampled), test)}
+                            for name in set_names(sets)}
     best = best_feature(ev, y, fit)
     sign = 1.0 if auroc(y[fit], rank01(ev.columns[best][fit])) >= 0.5 else -1.0
     out["best_zero_shot"] = {"feature": best, "z": sign * ev.columns[best][test]}
@@ -358,7 +376,8 @@ def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str,
         test = np.flatnonzero((test_row & its) | held_humans)
         fit = np.flatnonzero(fit_row & ~its & ~held_humans)
         ev = FoldEvidence(table, records, "all", fit, seed, probe)
-        z = set_scores(ev, name, y, fit, test)
+        rows = combiner_rows(table, name, fit, np.flatnonzero(test_row & ~its & ~held_humans))
+        z = set_scores(ev, name, y, rows, test)
         out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], rank01(z))}
     return out
 
@@ -366,19 +385,21 @@ def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str,
 def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_calibrator: Calibrator,
                     seed: int = 0, probe: ProbeSetting = DEFAULT_PROBE) -> dict:
     """In distribution: fit on the fit rows of all six sources (the cal split when every row is both fit and
-    scored; else the train pass), with the shipped adapter's tuned discrepancy; test on the scored test-split
-    rows. AUROC, TPR at 1% FPR, and ECE both under an in-distribution calibration (a Platt line on the fit rows'
-    cross-fitted scores) and under the out-of-source calibrator the product ships."""
+    scored; else the train pass; a stacked set's combiner on the scored cal-split rows, ``combiner_rows``), with
+    the shipped adapter's tuned discrepancy; test on the scored test-split rows. AUROC, TPR at 1% FPR, and ECE
+    both under an in-distribution calibration (a Platt line on the fit rows' cross-fitted scores) and under the
+    out-of-source calibrator the product ships."""
     y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
     fit, test = fit_rows(table), np.flatnonzero(roles(table)[1] & (split == "test"))
     ev = FoldEvidence(table, records, "all", fit, seed, probe)
-    z_test = set_scores(ev, name, y, fit, test)
-    oof = np.zeros(len(fit))
-    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
-        oof[te] = set_scores(ev, name, y, fit[tr], fit[te])
-    p_in = Calibrator("platt").fit(oof, y[fit]).transform(z_test)
+    rows = combiner_rows(table, name, fit, np.flatnonzero(roles(table)[1] & (split == "cal")))
+    z_test = set_scores(ev, name, y, rows, test)
+    oof = np.zeros(len(rows))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(rows, y[rows]):
+        oof[te] = set_scores(ev, name, y, rows[tr], rows[te])
+    p_in = Calibrator("platt").fit(oof, y[rows]).transform(z_test)
     p_out = oos_calibrator.transform(z_test, n[test])
-    return {"n": int(len(test)), "n_fit": int(len(fit)), "auroc": auroc(y[test], p_in),
+    return {"n": int(len(test)), "n_fit": int(len(rows)), "auroc": auroc(y[test], p_in),
             "tpr_at_1fpr": tpr_at_fpr(y[test], p_in, 0.01), "tpr_at_5fpr": tpr_at_fpr(y[test], p_in, 0.05),
             "ece_in_distribution_calibration": expected_calibration_error(y[test], p_in),
             "ece_out_of_source_calibration": expected_calibration_error(y[test], p_out),
@@ -636,7 +657,12 @@ def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
     got.table, got.records = join_train(got.table, got.records, *train)
     sample = report
     probe, grid, scores = probe_grid(got.table, got.records)
-    report = analyse(got.table, got.records, args.min_tokens, sets=TRAIN_FIT_SETS, probe=probe, scores=scores)
+    sets = TRAIN_FIT_SETS
+    if all(r["tuned"] for r, sampled in zip(got.records, roles(got.table)[1]) if sampled):
+        sets = (*TRAIN_FIT_SETS, *STACKED_SETS)  # the forks scored the sample: stack their evidence on the probe
+        stacked, _ = held_out_scores(got.table, got.records, STACKED_SETS, probe)
+        scores = ({**stacked, **scores[0]}, scores[1])
+    report = analyse(got.table, got.records, args.min_tokens, sets=sets, probe=probe, scores=scores)
     report["probe_grid"] = grid
     report["feature_auroc_by_source"] = feature_auroc_by_source(got.table, got.records)
     fit = got.table.iloc[fit_rows(got.table)]
