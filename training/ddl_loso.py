@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = fold_pairs(df, None, args.pairs)
         print(f"[ddl-loso] shipped adapter: {len(pairs)} pairs from {sources}", file=sys.stderr)
         remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
-        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining)
+        trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining, until_epoch=args.until_epoch)
         print(f"[ddl-loso] shipped adapter {'done' if trainer.finished_ else 'stopped; rerun to resume'}: "
               f"{trainer.run_dir(pairs)}", file=sys.stderr)
     write_report(Path(args.report), setting, done, command, by_epoch)
