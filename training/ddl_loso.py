@@ -227,14 +227,14 @@ def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch:
            "by_epoch": by_epoch or {}}
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    lines = [f"# DDL, leave one source out ({len(finished)} of {len(setting['sources'])} folds)", "",
-             f"Command: `{command}`  ", f"CPU: {out['cpu']}  ",
+    lines = [f"# DDL, leave one source out ({len(finished)} of {len(setting['sources'])} folds through every epoch)",
+             "", f"Command: `{command}`  ", f"CPU: {out['cpu']}  ",
              f"Setting: LoRA r={setting['ddl']['rank']} on q/v of the top {setting['ddl']['k']} blocks, "
              f"lr {setting['ddl']['lr']}, {setting['ddl']['epochs']} epochs, {setting['pairs']} pairs, "
-             f"{setting['ddl']['max_tokens']} tokens, fp32.", "",
-             "| held-out source | humans | AI | AUROC untuned | AUROC tuned | s/pair "
-             "| train d(human) / d(ai), last epoch |",
-             "|---|---|---|---|---|---|---|"]
+             f"{setting['ddl']['max_tokens']} tokens, fp32.", ""]
+    if finished:
+        lines += ["| held-out source | humans | AI | AUROC untuned | AUROC tuned | s/pair "
+                  "| train d(human) / d(ai), last epoch |", "|---|---|---|---|---|---|---|"]
     for s, v in finished.items():
         last = v["train_log"][-1] if v["train_log"] else {}
         lines.append(f"| {s} | {v['n_human']} | {v['n_ai']} | {v['auroc_untuned']:.3f} | {v['auroc_tuned']:.3f} | "
@@ -251,6 +251,9 @@ def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch:
         for held, v in by_epoch.items():
             lines.append(f"| {held} | " + " | ".join(f"{v[str(e)]['auroc']:.3f}" if str(e) in v else "—"
                                                       for e in epochs) + " |")
+        means = [np.mean([v[str(e)]["auroc"] for v in by_epoch.values()])
+                 if all(str(e) in v for v in by_epoch.values()) else None for e in epochs]
+        lines.append("| **mean** | " + " | ".join("—" if m is None else f"{m:.3f}" for m in means) + " |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
