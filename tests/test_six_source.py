@@ -206,8 +206,12 @@ def test_tuned_evidence_is_stacked_on_the_sampled_texts_of_the_training_sources(
         assert np.allclose(before[name]["z"], after[name]["z"])
     report = six_source.analyse(both, records, min_tokens=64, sets=(*six_source.TRAIN_FIT_SETS, *sets))
     assert min(report["ablation"][name]["mean_auroc"] for name in sets) > 0.7
-    # in distribution, a stacked combiner is fit on the scored cal-split texts and tested on the test split
+    # over every source (in distribution, shipped), a stacked combiner fits on the scored cal-split texts only
+    split = both["split"].to_numpy()
+    stacked_rows = six_source.all_source_rows(both, "zero_shot+ddl+probe")
+    assert list(stacked_rows) == list(np.flatnonzero(scored & (split == "cal")))
+    assert list(six_source.all_source_rows(both, "zero_shot+probe")) == list(six_source.fit_rows(both))
     cal = six_source.Calibrator("platt").fit(np.linspace(-2, 2, 40), np.tile([0, 1], 20), np.full(40, 200.0))
     ind = six_source.in_distribution(both, records, "zero_shot+ddl+probe", cal)
-    assert ind["n_fit"] == int((scored & (both["split"].to_numpy() == "cal")).sum()) and ind["auroc"] > 0.7
-    assert ind["n"] == int((scored & (both["split"].to_numpy() == "test")).sum())
+    assert ind["n_fit"] == int((scored & (split == "cal")).sum()) and ind["auroc"] > 0.7
+    assert ind["n"] == int((scored & (split == "test")).sum())

@@ -100,6 +100,13 @@ def eval_rows(df: pd.DataFrame, n_per_label: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).reset_index(drop=True)
 
 
+def variant_rows(y: np.ndarray, variants: np.ndarray) -> dict[str, np.ndarray]:
+    """Per AI variant with at least 20 texts: the mask of every human text and that variant's AI texts (each
+    variant judged against the same humans)."""
+    return {v: (y == 0) | (variants == v) for v in sorted(set(variants[y == 1]))
+            if ((variants == v) & (y == 1)).sum() >= 20}
+
+
 def update_store(path: Path, updates: dict) -> dict:
     """``path``'s JSON object with ``updates`` merged in, written back and returned: several runs (one per fold,
     in parallel) share one store, so each re-reads it before writing instead of overwriting the others' folds."""
@@ -125,8 +132,7 @@ def judge_epochs(trainer: DDLTrainer, df: pd.DataFrame, held: str, n_pairs: int,
             continue
         d = (score_discrepancy(trainer.lm.model, trainer.lm, texts, trainer.cfg.max_tokens) if epoch == 0
              else trainer.score_epoch(pairs, epoch, texts))
-        by_variant = {v: _auroc(y[(y == 0) | (variants == v)], d[(y == 0) | (variants == v)])
-                      for v in sorted(set(variants[y == 1])) if ((variants == v) & (y == 1)).sum() >= 20}
+        by_variant = {v: _auroc(y[m], d[m]) for v, m in variant_rows(y, variants).items()}
         judged[str(epoch)] = {"auroc": _auroc(y, d), "n": len(y), "by_variant": by_variant}
         print(f"[ddl-loso] {held} epoch {epoch}: AUROC {judged[str(epoch)]['auroc']:.3f}", file=sys.stderr)
     return judged
@@ -193,12 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         y = (ev["label"] == "ai").to_numpy(int)
         base = score_discrepancy(lm.model, lm, ev["text"].tolist(), cfg.max_tokens)
         tuned = trainer.score(ev["text"].tolist())
-        per_variant = {}
-        for variant, g in ev[ev["label"] == "ai"].groupby(ev["variant"].astype(str)):
-            idx = np.r_[np.flatnonzero(y == 0), g.index.to_numpy()]
-            if len(g) >= 20:
-                per_variant[variant] = {"n_ai": len(g), "auroc_untuned": _auroc(y[idx], base[idx]),
-                                        "auroc_tuned": _auroc(y[idx], tuned[idx])}
+        per_variant = {v: {"n_ai": int((m & (y == 1)).sum()), "auroc_untuned": _auroc(y[m], base[m]),
+                           "auroc_tuned": _auroc(y[m], tuned[m])}
+                       for v, m in variant_rows(y, ev["variant"].astype(str).to_numpy()).items()}
         done[held] = {"n_human": int((y == 0).sum()), "n_ai": int(y.sum()), "n_pairs": len(pairs),
                       "auroc_untuned": _auroc(y, base), "auroc_tuned": _auroc(y, tuned),
                       "by_variant": per_variant, "train_log": trainer.log_.epochs,

@@ -51,9 +51,9 @@ from training.six_source import (
     FoldEvidence,
     ProbeSetting,
     adapter_path,
+    all_source_rows,
     best_feature,
     collect,
-    combiner_rows,
     describe,
     fit_rows,
     full_analysis,
@@ -105,14 +105,13 @@ def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray
 def shipped_model(got: Collected, name: str, z_heldout: np.ndarray, min_tokens: int,
                   probe: ProbeSetting = DEFAULT_PROBE,
                   target: float = TARGET_FPR) -> tuple[CalibratedCombiner, FoldEvidence, dict, dict]:
-    """The combiner fit on the fit rows (a stacked set's on every scored row; shipped adapter), recalibrated
-    out of source on the scored rows' held-out scores ``z_heldout``; its lines and the held-out probabilities
-    they were set on."""
+    """The combiner fit on ``all_source_rows`` (shipped adapter), recalibrated out of source on the scored
+    rows' held-out scores ``z_heldout``; its lines and the held-out probabilities they were set on."""
     table, y_all = got.table, got.table["y"].to_numpy()
     fit = fit_rows(table)
     _, test_row = roles(table)
     ev = FoldEvidence(table, got.records, "all", fit, probe=probe)
-    combiner = shipped_combiner(ev, name, y_all, combiner_rows(table, name, fit, np.flatnonzero(test_row)))
+    combiner = shipped_combiner(ev, name, y_all, all_source_rows(table, name))
     scored = table[test_row]
     y, src = scored["y"].to_numpy(), scored["source"].to_numpy()
     n = scored["n_tokens"].to_numpy().astype(np.float64)
@@ -170,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     factors, scale = adapter_factors(torch.load(adapter, weights_only=True), got.cfg)
     base = Bundle.load(resolve_bundle_path(args.base_bundle))
     data = {"sources": list(SIX_SOURCES), "lang": "en", "licences": source_licences(SIX_SOURCES, args.data_dir),
-            "counts": {"evidence_texts": report["n"], "fit_texts": int(len(fit_rows(got.table))),
-                       "ddl_pairs": args.pairs},
+            "counts": {"evidence_texts": report["n"],
+                       "fit_texts": int(len(all_source_rows(got.table, report["chosen"]))), "ddl_pairs": args.pairs},
             "split": "grouped by pair_id (prompt when null), hashed with seed; layout shortcuts stripped "
                      "(training.shortcuts)"}
     ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"],

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -199,6 +198,14 @@ def combiner_rows(table: pd.DataFrame, name: str, fit: np.ndarray, sampled: np.n
     joined = not roles(table)[1].all()
     reads_tuned = "tuned_discrepancy" in EVIDENCE_SETS[name.partition(" blend ")[0]]
     return sampled if joined and reads_tuned else fit
+
+
+def all_source_rows(table: pd.DataFrame, name: str) -> np.ndarray:
+    """The rows a model over every source (in distribution, and the shipped one) fits set ``name``'s combiner
+    on: ``fit_rows``, or for a stacked set (``combiner_rows``) the scored cal-split rows, so the test split the
+    reports score stays out of every fit."""
+    scored_cal = np.flatnonzero(roles(table)[1] & (table["split"].to_numpy() == "cal"))
+    return combiner_rows(table, name, fit_rows(table), scored_cal)
 
 
 def best_feature(ev: FoldEvidence, y: np.ndarray, fit: np.ndarray) -> str:
@@ -392,7 +399,7 @@ def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_cal
     y, split, n = table["y"].to_numpy(), table["split"].to_numpy(), table["n_tokens"].to_numpy()
     fit, test = fit_rows(table), np.flatnonzero(roles(table)[1] & (split == "test"))
     ev = FoldEvidence(table, records, "all", fit, seed, probe)
-    rows = combiner_rows(table, name, fit, np.flatnonzero(roles(table)[1] & (split == "cal")))
+    rows = all_source_rows(table, name)
     z_test = set_scores(ev, name, y, rows, test)
     oof = np.zeros(len(rows))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(rows, y[rows]):
@@ -613,7 +620,7 @@ def feature_auroc_by_source(table: pd.DataFrame, records: list[dict]) -> dict[st
     out: dict[str, dict[str, float]] = {}
     for name in ZERO_SHOT:
         x = np.array([records[i]["features"][name] for i in scored], dtype=np.float64)
-        out[name] = {s: float(roc_auc_score(y[src == s], x[src == s])) for s in sorted(set(src))
+        out[name] = {s: auroc(y[src == s], rank01(x[src == s])) for s in sorted(set(src))
                      if len(set(y[src == s])) == 2}
     return out
 
