@@ -152,6 +152,8 @@ class Bundle:
         if not spec:
             return None
         try:
-            return TunedTop(lm.model, int(spec["k"])).merge_lora(self.adapter_state, float(spec["scale"]))
+            window = None if spec.get("window") is None else int(spec["window"])
+            top = TunedTop(lm.model, int(spec["k"]), window)
+            return top.merge_lora(self.adapter_state, float(spec["scale"]))
         except (KeyError, ValueError) as exc:
             raise BundleError(f"the tuned evidence of bundle {self.name!r} does not fit the backbone: {exc}") from exc

@@ -8,6 +8,10 @@ the final norm and the backbone's own (frozen, tied) LM head on it. Its token st
 analytic discrepancy (``detector.features.fast_detectgpt``), at the cost of k blocks and one more LM head,
 instead of a second full pass.
 
+The tuned discrepancy is read over the first ``window`` tokens only: the window the adapter was trained and judged
+on (DDL trains on texts cut to 128 tokens, ``training/ddl.py``), and a fork over it costs a fixed number of
+tokens however long the text is.
+
 The tuned weights are stored as LoRA factors (``A``, ``B`` and the scale ``alpha / r`` per wrapped Linear) and
 merged into the copied blocks at load: ``W' = W + scale * B @ A``.
 """
@@ -34,9 +38,10 @@ class TunedTop(nn.Module):
     and only inference runs on the rounded weights (training keeps fp32, ``training/ddl.py``).
     """
 
-    def __init__(self, backbone: PreTrainedModel, k: int) -> None:
+    def __init__(self, backbone: PreTrainedModel, k: int, window: int | None = None) -> None:
         super().__init__()
         self.k = k
+        self.window = window  # score the first `window` tokens (None: all)
         self.dtype = next(backbone.parameters()).dtype
         self.body = ClassifierHead.from_backbone(backbone, k).body  # the score layer of a head is not needed
         self.body.requires_grad_(False)
@@ -52,7 +57,9 @@ class TunedTop(nn.Module):
         for key in sorted(factors):
             digest.update(key.encode())
             digest.update(factors[key].detach().float().cpu().numpy().tobytes())
-        self.adapter_digest = digest.hexdigest()[:16]  # which weights were merged (caches of its scores key on it)
+        if self.window is not None:
+            digest.update(f"window={int(self.window)}".encode())
+        self.adapter_digest = digest.hexdigest()[:16]  # the weights merged and the window read (caches key on it)
         modules = dict(self.body.named_modules())
         first = self.n_layers - self.k
         for name in sorted({key.rsplit(".", 1)[0] for key in factors}):
@@ -81,7 +88,10 @@ class TunedTop(nn.Module):
 def tuned_discrepancy(top: TunedTop, lm: LanguageModel, hidden: torch.Tensor,
                       token_ids: np.ndarray) -> float:
     """The tuned analytic discrepancy of one text: ``hidden`` enters block L-k (prefix row first), ``token_ids``
-    are the scored tokens (one fewer row than ``hidden``)."""
+    are the scored tokens (one fewer row than ``hidden``). Only the first ``top.window`` tokens are read."""
+    if top.window is not None:
+        token_ids = token_ids[: top.window]
+        hidden = hidden[: len(token_ids)]  # row i predicts token i
     n = len(token_ids)
     if n == 0:
         return 0.0

@@ -72,3 +72,26 @@ def test_adapters_under_the_same_tag_do_not_share_a_cache(tiny_lm) -> None:
     assert len(dirs) == 3
     again = TunedTop(tiny_lm.model, 1).merge_lora(factors, 0.01)
     assert again.adapter_digest == one.adapter_digest
+
+
+def test_windowed_fork_reads_only_the_first_tokens(tiny_lm) -> None:
+    """A fork with ``window`` w gives the discrepancy of the text cut to w tokens (the window DDL trained on),
+    and a windowed adapter keys its own cache."""
+    import torch
+
+    from detector.tuned_top import tuned_discrepancy
+
+    text = ai_text(random.Random(5))
+    k = 1
+    (full,) = compute_token_stats(tiny_lm, [text], max_tokens=64, hidden_layer=tiny_lm.num_layers - k)
+    (cut,) = compute_token_stats(tiny_lm, [text], max_tokens=24, hidden_layer=tiny_lm.num_layers - k)
+    assert full.n_tokens > 24 and cut.n_tokens == 24
+    windowed = TunedTop(tiny_lm.model, k, window=24)
+    whole = TunedTop(tiny_lm.model, k)
+    got = tuned_discrepancy(windowed, tiny_lm, full.hidden, full.token_ids)
+    assert got == pytest.approx(tuned_discrepancy(whole, tiny_lm, cut.hidden, cut.token_ids), rel=1e-4, abs=1e-4)
+    assert got != pytest.approx(tuned_discrepancy(whole, tiny_lm, full.hidden, full.token_ids), rel=1e-3)
+    name, module = next((n, m) for n, m in tiny_lm.model.named_modules() if n.endswith("h.1.attn.c_attn"))
+    factors = {f"{name}.A": torch.zeros(2, module.weight.shape[0]), f"{name}.B": torch.zeros(module.weight.shape[1], 2)}
+    assert (TunedTop(tiny_lm.model, k, 24).merge_lora(factors, 1.0).adapter_digest
+            != TunedTop(tiny_lm.model, k).merge_lora(factors, 1.0).adapter_digest)

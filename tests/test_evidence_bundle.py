@@ -36,7 +36,7 @@ def evidence_setup(tiny_bundle_dir, tiny_lm, tmp_path_factory):
     base = Bundle.load(tiny_bundle_dir)
     thresholds = {**base.manifest["thresholds"], "ai": 0.9, "human": 0.1}
     bundle = evidence_bundle(base, root / "tiny-ddl", combiner=combiner, factors=factors, scale=scale, k=1,
-                             ddl_setting={"pairs": 3}, witness_beta=beta, thresholds=thresholds,
+                             ddl_setting={"pairs": 3, "max_tokens": 64}, witness_beta=beta, thresholds=thresholds,
                              calibration_probs=base.manifest["calibration_probs"])
     return bundle, trainer, texts, beta
 

@@ -40,6 +40,8 @@ def evidence_bundle(base: Bundle, path: Path, *, combiner: CalibratedCombiner,
         if not factors:
             raise ValueError("the combiner reads tuned_discrepancy: the adapter's factors are needed")
         evidence["tuned_discrepancy"] = {"k": int(k), "scale": float(scale), "file": ADAPTER_FILE,
+                                         # read over the tokens the adapter was trained on (TunedTop.window)
+                                         "window": ddl_setting.get("max_tokens"),
                                          "method": "Direct Discrepancy Learning (DetectAnyLLM, Fu et al., 2025): "
                                                    "LoRA on q/v of the top k blocks", "training": ddl_setting}
     else:

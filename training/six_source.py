@@ -446,7 +446,8 @@ def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Seque
                              f"--epochs {cfg.epochs} --until-epoch {epoch or cfg.epochs} --full")
         import torch
         factors, scale = adapter_factors(torch.load(path, weights_only=True), cfg)
-        tops[held or "all"] = TunedTop(lm.model, cfg.k).merge_lora(factors, scale)
+        # read over the window the adapter was trained on (and ddl_loso judged it on)
+        tops[held or "all"] = TunedTop(lm.model, cfg.k, cfg.max_tokens).merge_lora(factors, scale)
     return tops
 
 
