@@ -39,9 +39,11 @@ SHARD_SIZE = 64
 def evidence_dir(lm: LanguageModel, max_tokens: int, k: int, adapters: Mapping[str, str],
                  witness: bool = True) -> Path:
     """The cache folder of one setting (backbone, precision, max_tokens, fork depth, witness, and each adapter's
-    tag with the digest of its merged weights: two adapter settings under the same tags never share a cache)."""
-    setting = [lm.identity, lm.precision, max_tokens, k, sorted(adapters.items())] + ([] if witness else ["no-witness"])
-    setting = json.dumps(setting)
+    tag with the digest of its merged weights: two adapter settings under the same tags never share a cache).
+    A fork-free pass does not depend on the fork depth, so its key leaves ``k`` out."""
+    depth = k if adapters else None
+    setting = [lm.identity, lm.precision, max_tokens, depth, sorted(adapters.items())]
+    setting = json.dumps(setting + ([] if witness else ["no-witness"]))
     return cache_dir() / "evidence" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
