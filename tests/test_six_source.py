@@ -215,3 +215,27 @@ def test_tuned_evidence_is_stacked_on_the_sampled_texts_of_the_training_sources(
     ind = six_source.in_distribution(both, records, "zero_shot+ddl+probe", cal)
     assert ind["n_fit"] == int((scored & (split == "cal")).sum()) and ind["auroc"] > 0.7
     assert ind["n"] == int((scored & (split == "test")).sum())
+
+
+def test_a_fold_drops_the_rows_built_on_the_held_out_sources_texts() -> None:
+    """Continuations of source A's human prefixes (``training.self_continuation``) are A's text: the fold holding A
+    out must score exactly as if they were never made, while the other folds fit on them."""
+    both, records = _with_train_pass()
+    extra, extra_records = _table(seed=9, per=30)
+    extra = extra.assign(split="train", origin=extra["source"], source="self_continuation")
+    for r in extra_records:
+        r["tuned"], r["witness_residual"], r["witness_cov"] = {}, np.zeros(8), np.zeros(15)
+    grown, _ = six_source.join_train(both[both["role"] == "sample"].drop(columns="role"),
+                                     records[: int((both["role"] == "sample").sum())],
+                                     pd.concat([both[both["role"] == "train"].drop(columns="role"), extra]),
+                                     [*records[int((both["role"] == "sample").sum()):], *extra_records])
+    grown_records = [*records, *extra_records]
+    assert (six_source.origins(grown)[: len(both)] == both["source"].to_numpy()).all()
+    drop_a = ~((grown["source"] == "self_continuation") & (grown["origin"] == "A")).to_numpy()
+    a = six_source.fold_scores(grown, grown_records, "A", sets=six_source.TRAIN_FIT_SETS)
+    b = six_source.fold_scores(grown[drop_a].reset_index(drop=True),
+                               [r for r, k in zip(grown_records, drop_a) if k], "A", sets=six_source.TRAIN_FIT_SETS)
+    assert np.allclose(a["zero_shot"]["z"], b["zero_shot"]["z"])
+    c = six_source.fold_scores(grown, grown_records, "B", sets=six_source.TRAIN_FIT_SETS)
+    d = six_source.fold_scores(both, records, "B", sets=six_source.TRAIN_FIT_SETS)
+    assert not np.allclose(c["zero_shot"]["z"], d["zero_shot"]["z"])  # the B fold does fit on them

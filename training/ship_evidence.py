@@ -173,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                        "fit_texts": int(len(all_source_rows(got.table, report["chosen"]))), "ddl_pairs": args.pairs},
             "split": "grouped by pair_id (prompt when null), hashed with seed; layout shortcuts stripped "
                      "(training.shortcuts)"}
+    if args.self_continuation:  # text this project made: it carries the licences of the texts it continued
+        data["generated"] = {"self_continuation": {
+            "what": "the backbone's continuations of train-split human prefixes of the six sources, with those "
+                    "human texts, cut to the same length (training.self_continuation)",
+            "prefixes_per_source": args.self_continuation,
+            "pairs": int((got.table["source"] == "self_continuation").sum() // 2)}}
     ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"],
                    "adapter_key": adapter.name}
     bundle = evidence_bundle(base, Path(args.bundle_dir), combiner=combiner, factors=factors, scale=scale,

@@ -50,6 +50,7 @@ from training.featurize import text_key
 from training.fit import LOG_FEATURES
 from training.generalization import best_zero_shot, rank01
 from training.metrics import auroc, brier, expected_calibration_error, length_bucket, tpr_at_fpr
+from training.self_continuation import generate
 
 ZERO_SHOT = tuple(n for n in COMBINER_FEATURES if n not in NOT_SHIPPED)
 # The evidence sets compared (the ablation): each is a logistic combiner over these columns.
@@ -183,6 +184,13 @@ def roles(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.ones(len(table), bool), np.ones(len(table), bool)
 
 
+def origins(table: pd.DataFrame) -> np.ndarray:
+    """The source each row's text came from: its ``source``, except for a row built on another source's text
+    (``training.self_continuation``: ``origin``, the prefix's source), which a fold holding that source out drops."""
+    src = table["source"].to_numpy()
+    return table["origin"].fillna(table["source"]).to_numpy() if "origin" in table else src
+
+
 def fit_rows(table: pd.DataFrame) -> np.ndarray:
     """The rows the shipped (and in-distribution) model is fit on: the train pass when the table joins one, else
     the cal split (the test split stays for testing)."""
@@ -239,7 +247,8 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
     of every other source, and the best zero-shot feature chosen (and oriented) on those fit rows."""
     src, y = table["source"].to_numpy(), table["y"].to_numpy()
     fit_row, test_row = roles(table)
-    fit, test = np.flatnonzero(fit_row & (src != held)), np.flatnonzero(test_row & (src == held))
+    fit = np.flatnonzero(fit_row & (src != held) & (origins(table) != held))
+    test = np.flatnonzero(test_row & (src == held))
     sampled = np.flatnonzero(test_row & (src != held))
     ev = FoldEvidence(table, records, held, fit, seed, probe)
     out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, combiner_rows(table, name, fit, sampled), test)}
@@ -468,6 +477,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-pass", type=int, default=0, metavar="N",
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
+    ap.add_argument("--self-continuation", type=int, default=0, metavar="N",
+                    help="add to the train pass the backbone's continuations of N train-split human prefixes per "
+                         "source, with those humans (training.self_continuation; generated or resumed as needed)")
     ap.add_argument("--train-fit", type=int, default=400, metavar="N",
                     help="fit the sets a train pass can fit on a fork-free pass over N train-split texts per source "
                          "and label (every fold on its training sources' texts; run or resumed as needed), and lead "
@@ -516,6 +528,11 @@ def train_records(args: argparse.Namespace, df: pd.DataFrame, lm,
     from the fork-free pass, without the witness moments (which added nothing to any evidence set and cost as
     much as the pass): run or resumed here; None if it stops at ``--max-minutes``."""
     train = sample_rows(df, args.train_fit if per_label is None else per_label, train=True)
+    if getattr(args, "self_continuation", 0) and per_label is None:
+        pairs = generate(lm, df, args.self_continuation, max_seconds=_max_seconds(args))
+        if pairs is None:
+            return None
+        train = pd.concat([train, pairs], ignore_index=True)
     done, finished = run_evidence(lm, train["text"].tolist(), {}, max_tokens=args.max_tokens, k=args.k,
                                   witness=False, max_seconds=_max_seconds(args))
     if not finished:
