@@ -239,3 +239,34 @@ def test_a_fold_drops_the_rows_built_on_the_held_out_sources_texts() -> None:
     c = six_source.fold_scores(grown, grown_records, "B", sets=six_source.TRAIN_FIT_SETS)
     d = six_source.fold_scores(both, records, "B", sets=six_source.TRAIN_FIT_SETS)
     assert not np.allclose(c["zero_shot"]["z"], d["zero_shot"]["z"])  # the B fold does fit on them
+
+
+def test_continuations_the_forks_scored_join_every_stacked_fit_but_their_own_origins_fold() -> None:
+    """Rows of role "stack" (the backbone's continuations, scored by every fold's fork) are fit rows for the probe
+    and the combiners, and stacked combiners fit on them beside the sampled texts, except in the fold holding
+    out the source their prefix came from."""
+    both, records = _with_train_pass()
+    extra, extra_records = _table(seed=11, per=20)
+    extra = extra.drop(columns="n_tokens").assign(split="train", origin=extra["source"], source="self_continuation")
+    grown, grown_records = six_source.join_stack(both, records, extra, extra_records)
+    fit_row, scored = six_source.roles(grown)
+    stack = (grown["role"] == "stack").to_numpy()
+    assert fit_row[stack].all() and not scored[stack].any()
+    from_a = stack & (grown["origin"] == "A").to_numpy()
+    assert not (six_source.stack_rows(grown, "A") & from_a).any()
+    assert (six_source.stack_rows(grown, "B") == (stack & (grown["origin"] != "B").to_numpy())).all()
+    assert (six_source.stack_rows(grown) == stack).all()
+    split = grown["split"].to_numpy()
+    assert list(six_source.all_source_rows(grown, "zero_shot+ddl+probe")) == \
+        list(np.flatnonzero((scored & (split == "cal")) | stack))
+    # the fold holding A out scores exactly as if A's continuations had never been made
+    sets = ("zero_shot+ddl+probe", "zero_shot+probe")
+    keep = ~from_a
+    a = six_source.fold_scores(grown, grown_records, "A", sets=sets)
+    b = six_source.fold_scores(grown[keep].reset_index(drop=True), [r for r, k in zip(grown_records, keep) if k],
+                               "A", sets=sets)
+    for name in sets:
+        assert np.allclose(a[name]["z"], b[name]["z"])
+    c = six_source.fold_scores(grown, grown_records, "B", sets=sets)
+    d = six_source.fold_scores(both, records, "B", sets=sets)
+    assert not np.allclose(c["zero_shot+ddl+probe"]["z"], d["zero_shot+ddl+probe"]["z"])

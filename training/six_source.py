@@ -177,11 +177,21 @@ class FoldEvidence:
 
 def roles(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Which rows models may be fit on and which are scored: every row both, unless the table joins a train
-    pass (``role`` "train": fit rows only) to the sample (``role`` "sample": scored rows only)."""
+    pass (``role`` "train", or "stack" for rows the forks also scored: fit rows only) to the sample (``role``
+    "sample": scored rows only)."""
     role = table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
-    if (role == "train").any():
-        return role == "train", role == "sample"
+    fit = np.isin(role, ("train", "stack"))
+    if fit.any():
+        return fit, role == "sample"
     return np.ones(len(table), bool), np.ones(len(table), bool)
+
+
+def stack_rows(table: pd.DataFrame, held: str | None = None) -> np.ndarray:
+    """The mask of the fit rows the forks scored (``role`` "stack": the backbone's continuations, whose tuned
+    discrepancy was computed by every fold's adapter), without those built on ``held``'s texts: a stacked
+    combiner may fit on them beside the training sources' sampled texts."""
+    role = table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
+    return (role == "stack") & (origins(table) != held)
 
 
 def origins(table: pd.DataFrame) -> np.ndarray:
@@ -212,7 +222,7 @@ def all_source_rows(table: pd.DataFrame, name: str) -> np.ndarray:
     """The rows a model over every source (in distribution, and the shipped one) fits set ``name``'s combiner
     on: ``fit_rows``, or for a stacked set (``combiner_rows``) the scored cal-split rows, so the test split the
     reports score stays out of every fit."""
-    scored_cal = np.flatnonzero(roles(table)[1] & (table["split"].to_numpy() == "cal"))
+    scored_cal = np.flatnonzero((roles(table)[1] & (table["split"].to_numpy() == "cal")) | stack_rows(table))
     return combiner_rows(table, name, fit_rows(table), scored_cal)
 
 
@@ -249,7 +259,7 @@ def fold_scores(table: pd.DataFrame, records: list[dict], held: str, seed: int =
     fit_row, test_row = roles(table)
     fit = np.flatnonzero(fit_row & (src != held) & (origins(table) != held))
     test = np.flatnonzero(test_row & (src == held))
-    sampled = np.flatnonzero(test_row & (src != held))
+    sampled = np.flatnonzero((test_row & (src != held)) | stack_rows(table, held))
     ev = FoldEvidence(table, records, held, fit, seed, probe)
     out: dict[str, dict] = {name: {"z": set_scores(ev, name, y, combiner_rows(table, name, fit, sampled), test)}
                             for name in set_names(sets)}
@@ -392,7 +402,7 @@ def leave_one_generator_out(table: pd.DataFrame, records: list[dict], name: str,
         test = np.flatnonzero((test_row & its) | held_humans)
         fit = np.flatnonzero(fit_row & ~its & ~held_humans)
         ev = FoldEvidence(table, records, "all", fit, seed, probe)
-        rows = combiner_rows(table, name, fit, np.flatnonzero(test_row & ~its & ~held_humans))
+        rows = combiner_rows(table, name, fit, np.flatnonzero((test_row & ~its & ~held_humans) | stack_rows(table)))
         z = set_scores(ev, name, y, rows, test)
         out[g] = {"n_ai": int(counts[g]), "n_human": int(held_humans.sum()), "auroc": auroc(y[test], rank01(z))}
     return out
@@ -463,10 +473,12 @@ def load_tops(lm, df: pd.DataFrame, cfg: DDLConfig, n_pairs: int, sources: Seque
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-label", type=int, default=150, help="non-train texts per source and label")
-    ap.add_argument("--pairs", type=int, default=240, help="DDL training pairs of the adapters (ddl_loso --pairs)")
-    ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=2, help="the adapters' schedule (ddl_loso --epochs)")
-    ap.add_argument("--ddl-epoch", type=int, default=None,
+    # the adapters default to the paper's setting (ddl_loso --pairs 500 --k 30 --epochs 5), read after epoch 1:
+    # the epoch leave-one-source-out judged best (docs/accuracy.md)
+    ap.add_argument("--pairs", type=int, default=500, help="DDL training pairs of the adapters (ddl_loso --pairs)")
+    ap.add_argument("--k", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=5, help="the adapters' schedule (ddl_loso --epochs)")
+    ap.add_argument("--ddl-epoch", type=int, default=1,
                     help="read the adapters saved after this epoch of the schedule (default: the last)")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
@@ -477,7 +489,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-pass", type=int, default=0, metavar="N",
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
-    ap.add_argument("--self-continuation", type=int, default=0, metavar="N",
+    ap.add_argument("--self-continuation", type=int, default=100, metavar="N",
                     help="add to the train pass the backbone's continuations of N train-split human prefixes per "
                          "source, with those humans (training.self_continuation; generated or resumed as needed)")
     ap.add_argument("--train-fit", type=int, default=400, metavar="N",
@@ -496,6 +508,7 @@ class Collected:
     lm: object
     cfg: DDLConfig
     df: pd.DataFrame  # every clean row (the adapters' training pairs are drawn from it)
+    tops: dict[str, TunedTop] | None = None  # every fold's tuned top (tag -> fork)
 
 
 def collect(args: argparse.Namespace) -> Collected | None:
@@ -515,7 +528,7 @@ def collect(args: argparse.Namespace) -> Collected | None:
     records = [done[text_key(t)] for t in texts]
     table["y"] = (table["label"] == "ai").astype(int)
     table["n_tokens"] = [r["n_tokens"] for r in records]
-    return Collected(table, records, lm, cfg, df)
+    return Collected(table, records, lm, cfg, df, tops)
 
 
 def _max_seconds(args: argparse.Namespace) -> float | None:
@@ -528,17 +541,37 @@ def train_records(args: argparse.Namespace, df: pd.DataFrame, lm,
     from the fork-free pass, without the witness moments (which added nothing to any evidence set and cost as
     much as the pass): run or resumed here; None if it stops at ``--max-minutes``."""
     train = sample_rows(df, args.train_fit if per_label is None else per_label, train=True)
-    if getattr(args, "self_continuation", 0) and per_label is None:
-        pairs = generate(lm, df, args.self_continuation, max_seconds=_max_seconds(args))
-        if pairs is None:
-            return None
-        train = pd.concat([train, pairs], ignore_index=True)
     done, finished = run_evidence(lm, train["text"].tolist(), {}, max_tokens=args.max_tokens, k=args.k,
                                   witness=False, max_seconds=_max_seconds(args))
     if not finished:
         return None
     train["y"] = (train["label"] == "ai").astype(int)
     return train, [done[text_key(t)] for t in train["text"]]
+
+
+def continuation_records(args: argparse.Namespace, got: Collected) -> tuple[pd.DataFrame, list[dict]] | None:
+    """The backbone's continuations of ``--self-continuation`` human prefixes per source, with those humans
+    (``training.self_continuation``), and their records from a pass through every fold's fork (without the
+    witness moments), so that stacked combiners can fit on them too; generated or resumed as needed. None without
+    ``--self-continuation``; raises SystemExit if stopped by ``--max-minutes``."""
+    if not args.self_continuation:
+        return None
+    pairs = generate(got.lm, got.df, args.self_continuation, max_seconds=_max_seconds(args))
+    if pairs is None:
+        raise SystemExit("the continuations stopped (--max-minutes): rerun to resume them")
+    done, finished = run_evidence(got.lm, pairs["text"].tolist(), got.tops or {}, max_tokens=args.max_tokens,
+                                  k=args.k, witness=False, max_seconds=_max_seconds(args))
+    if not finished:
+        raise SystemExit("the continuations' pass stopped (--max-minutes): rerun to resume it")
+    pairs["y"] = (pairs["label"] == "ai").astype(int)
+    return pairs, [done[text_key(t)] for t in pairs["text"]]
+
+
+def join_stack(table: pd.DataFrame, records: list[dict], extra: pd.DataFrame,
+               extra_records: list[dict]) -> tuple[pd.DataFrame, list[dict]]:
+    """A joined table (``join_train``) with rows the forks also scored appended as fit rows (``role`` "stack")."""
+    extra = extra.assign(role="stack", n_tokens=[r["n_tokens"] for r in extra_records])
+    return pd.concat([table, extra], ignore_index=True), [*records, *extra_records]
 
 
 def train_pass(args: argparse.Namespace) -> bool:
@@ -680,6 +713,9 @@ def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
     if train is None:
         raise SystemExit("the train pass stopped (--max-minutes): rerun to resume it")
     got.table, got.records = join_train(got.table, got.records, *train)
+    continuations = continuation_records(args, got)
+    if continuations is not None:
+        got.table, got.records = join_stack(got.table, got.records, *continuations)
     sample = report
     probe, grid, scores = probe_grid(got.table, got.records)
     sets = TRAIN_FIT_SETS
