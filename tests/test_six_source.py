@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training import six_source
 
@@ -270,3 +271,18 @@ def test_continuations_the_forks_scored_join_every_stacked_fit_but_their_own_ori
     c = six_source.fold_scores(grown, grown_records, "B", sets=sets)
     d = six_source.fold_scores(both, records, "B", sets=sets)
     assert not np.allclose(c["zero_shot+ddl+probe"]["z"], d["zero_shot+ddl+probe"]["z"])
+
+
+def test_a_folds_auroc_is_its_own_ranking_whatever_the_other_folds_calibration() -> None:
+    """Per held-out source, AUROC and TPR come from the fold's raw scores: a calibration line fit on other folds
+    (here dominated by one fold whose scores run the other way on a far larger scale) must not flip them."""
+    table, _ = _table()
+    rng = np.random.default_rng(3)
+    y, src = table["y"].to_numpy(), table["source"].to_numpy()
+    z = rng.normal(size=len(table)) + 1.5 * y
+    z[src == "C"] = -50.0 * z[src == "C"]
+    out = six_source.evaluate_set(table, z, min_tokens=64)
+    for s in ("A", "B", "C"):
+        m = src == s
+        assert out["leave_one_source_out"][s]["auroc"] == pytest.approx(six_source.auroc(y[m], six_source.rank01(z[m])))
+    assert out["leave_one_source_out"]["A"]["auroc"] > 0.75

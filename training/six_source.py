@@ -355,7 +355,11 @@ def evaluate_set(table: pd.DataFrame, z: np.ndarray, min_tokens: int, method: st
     loso = {}
     for s in np.unique(src):
         m = src == s
-        loso[s] = {"auroc": auroc(y[m], p[m]), "tpr_at_1fpr": tpr_at_fpr(y[m], p[m], 0.01),
+        # how the fold's own model ranks its held-out texts: from its raw scores, which the out-of-source
+        # calibration (fit on other folds' scores) must not reorder. It could: the best-zero-shot reference row
+        # pools different features on different scales, and a Platt line over them can slope the wrong way.
+        r = rank01(z[m])
+        loso[s] = {"auroc": auroc(y[m], r), "tpr_at_1fpr": tpr_at_fpr(y[m], r, 0.01),
                    "ece": expected_calibration_error(y[m], p[m]), "brier": brier(y[m], p[m]), "n": int(m.sum()),
                    **rates(m), "ai_line": oos["lines"][s]["ai"]}
     pooled = {"auroc": auroc(y, p), "tpr_at_1fpr": tpr_at_fpr(y, p, 0.01), "ece": expected_calibration_error(y, p),
