@@ -1,14 +1,13 @@
 """Base-model continuations sampled by the backbone itself: ``python -m training.self_continuation`` (see --help).
 
-Why: of the six English sources only Lastde holds *continuations* (an open base model sampling on from the first
-30 tokens of a human text; Mitchell et al. 2023, DetectGPT, and Bao et al. 2024, Fast-DetectGPT, build their
-test sets this way). Held out, that kind of text is one no other source teaches, and the fold's combiner reads
-its curvature backwards (reports/six_source.md: Fast-DetectGPT alone 0.79 on Lastde, below 0.56 on four chat
-sources). This module makes that kind of text without taking it from any source: the first ``PREFIX_TOKENS``
-tokens of a train-split human text, continued by the backbone (top-k 40 or top-p 0.96 at temperature 1, the
-samplers of the DetectGPT/Fast-DetectGPT data builders, alternating), and that human text, both cut to the same
-number of words. Each pair keeps the source its prefix came from (``origin``), so a leave-one-source-out fold
-drops the pairs built on the held-out source's texts.
+Why: of the six English sources only Lastde holds *continuations* (an open base model sampling on from the first 30
+tokens of a human text; Mitchell et al. 2023, DetectGPT, and Bao et al. 2024, Fast-DetectGPT, build their test sets
+this way). Held out, that kind of text is one no other source teaches, and the fold's combiner reads its curvature
+backwards (the per-feature table of reports/six_source.md). This module makes that kind of text without taking it
+from any source: the first ``PREFIX_TOKENS`` tokens of a train-split human text, continued by the backbone (top-k 40
+or top-p 0.96 at temperature 1, the samplers of the DetectGPT/Fast-DetectGPT data builders, alternating), and that
+human text, both cut to the same number of words. Each pair keeps the source its prefix came from (``origin``), so a
+leave-one-source-out fold drops the pairs built on the held-out source's texts.
 
 Generation is resumable: finished batches are kept as shards under ``<cache_dir>/self_continuation/<key>/``.
 """
@@ -118,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm", default=DEFAULT_LM)
     args = ap.parse_args(argv)
     df = load_clean(list(SIX_SOURCES), args.data_dir)
-    out = generate(load_lm(args.lm), df, args.per_source, args.batch_size,
-                   None if args.max_minutes is None else 60 * args.max_minutes)
+    lm = load_lm(args.lm)
+    max_seconds = None if args.max_minutes is None else 60 * args.max_minutes
+    out = generate(lm, df, args.per_source, args.batch_size, max_seconds)
     if out is not None:
-        print(f"[self-continuation] {len(out) // 2} pairs in {run_dir(load_lm(args.lm), args.per_source)}",
-              file=sys.stderr)
+        print(f"[self-continuation] {len(out) // 2} pairs in {run_dir(lm, args.per_source)}", file=sys.stderr)
     return 0
 
 

@@ -175,11 +175,16 @@ class FoldEvidence:
         return transform_features(np.column_stack([self.columns[n] for n in names]), names, LOG_FEATURES)
 
 
+def _role(table: pd.DataFrame) -> np.ndarray:
+    """Each row's ``role`` ("sample" for every row of a table without one)."""
+    return table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
+
+
 def roles(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Which rows models may be fit on and which are scored: every row both, unless the table joins a train
     pass (``role`` "train", or "stack" for rows the forks also scored: fit rows only) to the sample (``role``
     "sample": scored rows only)."""
-    role = table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
+    role = _role(table)
     fit = np.isin(role, ("train", "stack"))
     if fit.any():
         return fit, role == "sample"
@@ -190,8 +195,7 @@ def stack_rows(table: pd.DataFrame, held: str | None = None) -> np.ndarray:
     """The mask of the fit rows the forks scored (``role`` "stack": the backbone's continuations, whose tuned
     discrepancy was computed by every fold's adapter), without those built on ``held``'s texts: a stacked
     combiner may fit on them beside the training sources' sampled texts."""
-    role = table["role"].to_numpy() if "role" in table else np.full(len(table), "sample")
-    return (role == "stack") & (origins(table) != held)
+    return (_role(table) == "stack") & (origins(table) != held)
 
 
 def origins(table: pd.DataFrame) -> np.ndarray:
@@ -483,7 +487,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--k", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=5, help="the adapters' schedule (ddl_loso --epochs)")
     ap.add_argument("--ddl-epoch", type=int, default=1,
-                    help="read the adapters saved after this epoch of the schedule (default: the last)")
+                    help="read the adapters saved after this epoch of the schedule")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
     ap.add_argument("--max-minutes", type=float, default=None)
@@ -494,8 +498,9 @@ def parser() -> argparse.ArgumentParser:
                     help="only run (or resume) a fork-free evidence pass over N train-split texts per source and "
                          "label: what a larger shipped model would be fit on (the folds' tables do not use it)")
     ap.add_argument("--self-continuation", type=int, default=100, metavar="N",
-                    help="add to the train pass the backbone's continuations of N train-split human prefixes per "
-                         "source, with those humans (training.self_continuation; generated or resumed as needed)")
+                    help="add to the fit rows the backbone's continuations of N train-split human prefixes per "
+                         "source, with those humans, scored by every fold's fork (training.self_continuation; "
+                         "generated or resumed as needed); 0: none")
     ap.add_argument("--train-fit", type=int, default=400, metavar="N",
                     help="fit the sets a train pass can fit on a fork-free pass over N train-split texts per source "
                          "and label (every fold on its training sources' texts; run or resumed as needed), and lead "
