@@ -286,3 +286,19 @@ def test_a_folds_auroc_is_its_own_ranking_whatever_the_other_folds_calibration()
         m = src == s
         assert out["leave_one_source_out"][s]["auroc"] == pytest.approx(six_source.auroc(y[m], six_source.rank01(z[m])))
     assert out["leave_one_source_out"]["A"]["auroc"] > 0.75
+
+
+def test_without_adapters_only_the_sets_that_need_none_are_measured_and_reported(tmp_path) -> None:
+    table, records = _table()
+    for r in records:
+        r["tuned"] = {}  # a pass with no fork (--no-ddl)
+    sets = six_source.ddl_free(tuple(six_source.EVIDENCE_SETS))
+    assert "zero_shot+probe" in sets and not any("ddl" in s for s in sets)
+    report = six_source.analyse(table, records, min_tokens=64, sets=sets)
+    assert not any("ddl" in name for name in report["ablation"])
+    assert np.isfinite([v["auroc"] for v in report["leave_one_source_out"].values()]).all()
+    report.pop("_z")
+    report.update(command="python -m training.six_source --no-ddl", cpu="test", backbone="tiny", precision="float32",
+                  seconds=1.0, setting={"per_label": 120, "ddl": None})
+    six_source.write_report(tmp_path / "r", report)
+    assert "DDL adapters: none" in (tmp_path / "r.md").read_text()

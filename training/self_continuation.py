@@ -31,7 +31,10 @@ from training.shortcuts import strip_shortcuts
 
 PREFIX_TOKENS = 30
 NEW_TOKENS = 200
-MIN_HUMAN_WORDS = 120  # a continuation of ~170 words needs a human text at least this long to be cut against
+# Humans shorter than this are not continued. A pair is cut to the shorter text, so short humans give short pairs:
+# 60 words lets every source's length range teach the combiner (HC3-Plus's answers are ~50 words; at 120 it gave 6
+# prefixes, and the continuations, all ~150 words, taught a length-bound reading that its fold paid for).
+MIN_HUMAN_WORDS = 60
 SAMPLERS = ({"top_k": 40, "top_p": 1.0}, {"top_k": 0, "top_p": 0.96})
 SOURCE = "self_continuation"
 
@@ -70,7 +73,7 @@ def cut_pair(human: str, ai: str) -> tuple[str, str] | None:
 
 
 def run_dir(lm: LanguageModel, per_source: int) -> Path:
-    key = json.dumps([lm.identity, PREFIX_TOKENS, NEW_TOKENS, SAMPLERS, per_source])
+    key = json.dumps([lm.identity, PREFIX_TOKENS, NEW_TOKENS, SAMPLERS, per_source, MIN_HUMAN_WORDS])
     return cache_dir() / SOURCE / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -165,12 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     depths = [pooled_layers(got.lm.num_layers)[i] for i in probe_setting.depths]
     if probe is not None and list(probe.layers) != depths:
         raise SystemExit(f"the probe was fit on pooled depths {depths}, not {probe.layers}: set POOLED_LAYERS")
-    adapter = adapter_path(got.lm, got.df, got.cfg, args.pairs, None, args.ddl_epoch)
-    factors, scale = adapter_factors(torch.load(adapter, weights_only=True), got.cfg)
+    factors, scale, ddl_setting = None, 0.0, {}
+    if "tuned_discrepancy" in names:  # only a combiner reading the tuned fork ships (and needs) the adapter
+        adapter = adapter_path(got.lm, got.df, got.cfg, args.pairs, None, args.ddl_epoch)
+        factors, scale = adapter_factors(torch.load(adapter, weights_only=True), got.cfg)
+        ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"], "adapter_key": adapter.name}
     base = Bundle.load(resolve_bundle_path(args.base_bundle))
     data = {"sources": list(SIX_SOURCES), "lang": "en", "licences": source_licences(SIX_SOURCES, args.data_dir),
             "counts": {"evidence_texts": report["n"],
-                       "fit_texts": int(len(all_source_rows(got.table, report["chosen"]))), "ddl_pairs": args.pairs},
+                       "fit_texts": int(len(all_source_rows(got.table, report["chosen"]))),
+                       "ddl_pairs": None if args.no_ddl else args.pairs},
             "split": "grouped by pair_id (prompt when null), hashed with seed; layout shortcuts stripped "
                      "(training.shortcuts)"}
     if args.self_continuation:  # text this project made: it carries the licences of the texts it continued
@@ -179,8 +183,6 @@ def main(argv: list[str] | None = None) -> int:
                     "human texts, cut to the same length (training.self_continuation)",
             "prefixes_per_source": args.self_continuation,
             "pairs": int((got.table["source"] == "self_continuation").sum() // 2)}}
-    ddl_setting = {"adapter_sources": list(SIX_SOURCES), **report["setting"]["ddl"],
-                   "adapter_key": adapter.name}
     bundle = evidence_bundle(base, Path(args.bundle_dir), combiner=combiner, factors=factors, scale=scale,
                              k=got.cfg.k, ddl_setting=ddl_setting,
                              witness_beta=None if ev.witness_ is None else ev.witness_.beta_,

@@ -74,6 +74,11 @@ BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe", "zero
 # the train pass (``combiner_rows``).
 STACKED_SETS = ("ddl", "zero_shot+ddl", "ddl+probe", "zero_shot+ddl+probe")
 BLEND_WEIGHTS = (0.75, 0.5, 0.25)
+
+
+def ddl_free(sets: Sequence[str]) -> tuple[str, ...]:
+    """The evidence sets of ``sets`` that do not read the tuned discrepancy (what ``--no-ddl`` measures)."""
+    return tuple(n for n in sets if "tuned_discrepancy" not in EVIDENCE_SETS[n])
 POOLED_LAYERS = (7, 15, 22, 30)  # training.featurize.pooled_layers for SmolLM2's 30 blocks (checked at shipping)
 
 
@@ -488,6 +493,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=5, help="the adapters' schedule (ddl_loso --epochs)")
     ap.add_argument("--ddl-epoch", type=int, default=1,
                     help="read the adapters saved after this epoch of the schedule")
+    ap.add_argument("--no-ddl", action="store_true",
+                    help="measure only the evidence sets without the tuned discrepancy, with no DDL adapter: what "
+                         "a fresh machine can rerun in about an hour (the seven adapters take hours to train), and "
+                         "all a design that does not read the tuned discrepancy needs")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
     ap.add_argument("--max-minutes", type=float, default=None)
@@ -526,7 +535,7 @@ def collect(args: argparse.Namespace) -> Collected | None:
     df = load_clean(list(SIX_SOURCES), args.data_dir)
     sources = sorted(df["source"].unique())
     lm = load_lm(args.lm)
-    tops = load_tops(lm, df, cfg, args.pairs, sources, args.ddl_epoch)
+    tops = {} if args.no_ddl else load_tops(lm, df, cfg, args.pairs, sources, args.ddl_epoch)
     table = sample_rows(df, args.per_label)
     texts = table["text"].tolist()
     done, finished = run_evidence(lm, texts, tops, max_tokens=args.max_tokens, k=args.k,
@@ -609,8 +618,8 @@ def describe(report: dict, args: argparse.Namespace, got: Collected, seconds: fl
              argv: list[str] | None) -> None:
     """The setting, backbone, CPU and command a report was made with."""
     cfg = got.cfg
-    ddl = {"k": cfg.k, "epochs": cfg.epochs, "epoch": args.ddl_epoch or cfg.epochs, "lr": cfg.lr,
-           "rank": cfg.rank, "pairs": args.pairs, "max_tokens": cfg.max_tokens}
+    ddl = None if args.no_ddl else {"k": cfg.k, "epochs": cfg.epochs, "epoch": args.ddl_epoch or cfg.epochs,
+                                    "lr": cfg.lr, "rank": cfg.rank, "pairs": args.pairs, "max_tokens": cfg.max_tokens}
     report.update(setting={**vars(args), "ddl": ddl},
                   backbone=got.lm.identity, precision=got.lm.precision, cpu=cpu_description(), seconds=seconds,
                   command=" ".join([command, *(argv if argv is not None else sys.argv[1:])]))
@@ -715,7 +724,8 @@ def full_analysis(args: argparse.Namespace, got: Collected) -> dict:
     sets a train pass can fit are then fit on it instead, under the probe setting ``probe_grid`` picks, and that
     analysis (its choice, tables and raw scores) leads the report, with the sample-fit ablation kept under
     ``sample_fit``. ``got.table`` is replaced by the joined table the chosen analysis used."""
-    report = analyse(got.table, got.records, args.min_tokens)
+    sets = ddl_free(tuple(EVIDENCE_SETS)) if args.no_ddl else tuple(EVIDENCE_SETS)
+    report = analyse(got.table, got.records, args.min_tokens, sets=sets)
     if not args.train_fit:
         return report
     train = train_records(args, got.df, got.lm)
@@ -749,6 +759,13 @@ def _fmt(x) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+def _ddl_text(ddl: dict | None) -> str:
+    if ddl is None:
+        return "DDL adapters: none (`--no-ddl`: only the evidence sets without the tuned discrepancy).  "
+    return (f"DDL adapters: LoRA r={ddl['rank']} on the top {ddl['k']} blocks, {ddl['epochs']} epochs (adapter after "
+            f"epoch {ddl.get('epoch', ddl['epochs'])}), {ddl['pairs']} pairs per fold.  ")
+
+
 def _fit_rows_text(r: dict) -> str:
     if "sample_fit" in r:
         return (f"the train-split texts of its training sources ({r['n_fit_rows']} train texts in all, "
@@ -774,10 +791,7 @@ def write_report(stem: Path, report: dict) -> None:
     lines = [f"# Six English sources, leave one source out ({r['chosen']} chosen)", "",
              f"Command: `{r['command']}`  ", f"CPU: {r['cpu']}; backbone {r['backbone']} ({r['precision']}); "
              f"{r['seconds'] / 60:.0f} min  ",
-             f"DDL adapters: LoRA r={r['setting']['ddl']['rank']} on the top {r['setting']['ddl']['k']} blocks, "
-             f"{r['setting']['ddl']['epochs']} epochs (adapter after epoch "
-             f"{r['setting']['ddl'].get('epoch', r['setting']['ddl']['epochs'])}), "
-             f"{r['setting']['ddl']['pairs']} pairs per fold.  ",
+             _ddl_text(r['setting']['ddl']),
              f"Texts: {r['setting']['per_label']} human + {r['setting']['per_label']} AI non-train texts per source; "
              f"`insufficient_text` below {r['min_tokens']} tokens.", "",
              "Probabilities are calibrated out of source: each fold's by a Platt line fit on the other folds' "
