@@ -140,6 +140,10 @@ def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:
     assert chosen in grid and set(table) == {str(g) for g in grid}
     best = max((row[n]["mean_auroc"], key) for key, row in table.items() for n in row if row[n]["guard"])
     assert str(chosen) == best[1]
+    # the in-distribution AUROC beside each row is measured: the shared signal ranks the test split, the probe's
+    # noise states alone do not
+    assert all(row["zero_shot+probe"]["in_distribution_auroc"] > 0.7 for row in table.values())
+    assert all(abs(row["probe"]["in_distribution_auroc"] - 0.5) < 0.1 for row in table.values())
     assert chosen.layers == tuple(six_source.POOLED_LAYERS[d] for d in chosen.depths)
     again = six_source.held_out_scores(both, records, six_source.TRAIN_FIT_SETS, chosen)[0]  # what analyse reuses
     assert all(np.allclose(scores[0][n], again[n]) for n in again)
