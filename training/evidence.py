@@ -20,6 +20,7 @@ import hashlib
 import json
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -98,9 +99,11 @@ def run_evidence(lm: LanguageModel, texts: Sequence[str], tops: dict[str, TunedT
         for b in range(0, len(chunk), batch_size):
             part = chunk[b: b + batch_size]
             shard.update(zip(map(text_key, part), text_evidence(lm, part, tops, max_tokens, k, witness)))
-        tmp = folder / f"shard_{n_shard:05d}.tmp"
+        # a unique name: two passes sharing a key (e.g. a train pass and the continuations' pass) may run at once
+        name = f"shard_{n_shard:05d}_{uuid.uuid4().hex[:8]}"
+        tmp = folder / f"{name}.tmp"
         torch.save(shard, tmp)
-        tmp.replace(folder / f"shard_{n_shard:05d}.pt")
+        tmp.replace(folder / f"{name}.pt")
         n_shard += 1
         done.update(shard)
         elapsed = time.perf_counter() - start
