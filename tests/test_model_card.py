@@ -34,3 +34,12 @@ def test_card_carries_lines_licences_and_held_out_numbers(tiny_bundle_dir) -> No
     assert "| all six | 0.756 | 0.071 | 2 of 300 | 0.234 |" in card  # the mean of the folds' AUROC
     assert bundle.manifest["backbone"]["identity"] in card
     assert "| 400 / 390 | 150 / 150 | CC BY 3.0 (test) |" in card and "fit on 1,570 texts" in card
+
+
+def test_the_card_names_the_adapters_only_when_the_combiner_reads_their_fork() -> None:
+    from training.model_card import _reproduce
+
+    assert not any("ddl_loso" in line for line in _reproduce({}))
+    assert "--no-ddl" in _reproduce({})[0]
+    with_fork = _reproduce({"tuned_discrepancy": {"training": {"pairs": 500, "k": 30, "epochs": 5, "epoch": 1}}})
+    assert with_fork[0].startswith("python -m training.ddl_loso --pairs 500 --k 30 --epochs 5 --until-epoch 1")

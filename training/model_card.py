@@ -127,9 +127,10 @@ def model_card(bundle: Bundle, ev: dict) -> str:
     lines.append(f"| all six | {mean:.3f} | {pooled['ece']:.3f} | "
                  f"{_count(pooled['ai_flagged'], pooled['ai_humans'])} | {pooled['ai_tpr']:.3f} |")
     lines += ["", "Non-native writers: [reports/writer_bias.md](../../../reports/writer_bias.md). Re-scored end to "
-              "end through `Detector`: [reports/end_to_end/eval.md](../../../reports/end_to_end/eval.md). Every "
-              "evidence set compared (DDL alone, zero-shot features, probe, combinations): "
-              "[reports/six_source.md](../../../reports/six_source.md).", "",
+              "end through `Detector`: [reports/end_to_end/eval.md](../../../reports/end_to_end/eval.md). The "
+              "evidence sets compared: [reports/six_source.md](../../../reports/six_source.md); with the DDL "
+              "adapters' sets (DDL alone and its combinations): "
+              "[reports/six_source_with_ddl.md](../../../reports/six_source_with_ddl.md).", "",
               "## Limitations", "",
               f"- Far weaker on text unlike its training sources: the unseen-source AUROC ({mean:.3f} on average) "
               "is what to expect from a new collection. Its probability is calibrated for that case, so on text "
@@ -139,13 +140,21 @@ def model_card(bundle: Bundle, ev: dict) -> str:
               "- Paraphrasing, rewriting and newer AI models lower detection (per-variant tables in "
               "[reports/six_source.md](../../../reports/six_source.md)).",
               f"- Only the first {m['max_tokens']} tokens are read.", "",
-              "## Reproduce", "", "```bash",
-              "python -m training.ddl_loso --pairs 240 --k 8 --epochs 2 --full   # the DDL adapters (per fold + all)",
-              "python -m training.train --six-source   # evidence passes, tables, this bundle, reports/eval.md",
-              "```",
+              "## Reproduce", "", "```bash", *_reproduce(evidence), "```",
               "", "Pipeline: [docs/training.md](../../../docs/training.md). Every design tried: "
               "[docs/accuracy.md](../../../docs/accuracy.md).", ""]
     return "\n".join(lines)
+
+
+def _reproduce(evidence: dict) -> list[str]:
+    """The commands that rebuild the bundle: the DDL adapters first only when its combiner reads their fork."""
+    if "tuned_discrepancy" not in evidence:
+        return ["python -m training.train --six-source --no-ddl   # evidence passes, tables, this bundle, "
+                "reports/eval.md (no DDL adapter: the combiner reads no tuned discrepancy)"]
+    t = evidence["tuned_discrepancy"].get("training", {})
+    return [f"python -m training.ddl_loso --pairs {t.get('pairs')} --k {t.get('k')} --epochs {t.get('epochs')} "
+            f"--until-epoch {t.get('epoch', t.get('epochs'))} --full   # the DDL adapters (per fold + all)",
+            "python -m training.train --six-source   # evidence passes, tables, this bundle, reports/eval.md"]
 
 
 def write_model_card(bundle: Bundle, ev: dict) -> Path:
