@@ -856,7 +856,8 @@ def write_report(stem: Path, report: dict) -> None:
     lines += ["", "## Length", "", "| tokens | n | AUROC | humans called ai | AI called ai |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['n']} | {v['auroc']:.3f} | {_fmt(v['ai_fpr'])} | {_fmt(v['ai_tpr'])} |"
               for k, v in r["by_length"].items()]
-    lines += ["", "## Leave one generator out (combiner held out; the DDL adapter saw the generator's train texts)",
+    saw = "; the DDL adapter saw the generator's train texts" if r["setting"].get("ddl") else ""
+    lines += ["", f"## Leave one generator out (combiner held out{saw})",
               "", "| generator | AI texts | humans | AUROC |", "|---|---|---|---|"]
     lines += [f"| {g} | {v['n_ai']} | {v['n_human']} | {v['auroc']:.3f} |"
               for g, v in r["leave_one_generator_out"].items()]
