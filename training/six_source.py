@@ -495,8 +495,8 @@ def parser() -> argparse.ArgumentParser:
                     help="read the adapters saved after this epoch of the schedule")
     ap.add_argument("--no-ddl", action="store_true",
                     help="measure only the evidence sets without the tuned discrepancy, with no DDL adapter: what "
-                         "a fresh machine can rerun in about an hour (the seven adapters take hours to train), and "
-                         "all a design that does not read the tuned discrepancy needs")
+                         "a fresh machine can rerun in about 75 minutes on 2 cores (the seven adapters take hours "
+                         "to train), and all a design that does not read the tuned discrepancy needs")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--min-tokens", type=int, default=64, help="texts shorter than this get insufficient_text")
     ap.add_argument("--max-minutes", type=float, default=None)
