@@ -74,11 +74,6 @@ BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe", "zero
 # the train pass (``combiner_rows``).
 STACKED_SETS = ("ddl", "zero_shot+ddl", "ddl+probe", "zero_shot+ddl+probe")
 BLEND_WEIGHTS = (0.9, 0.75, 0.5, 0.25)
-
-
-def ddl_free(sets: Sequence[str]) -> tuple[str, ...]:
-    """The evidence sets of ``sets`` that do not read the tuned discrepancy (what ``--no-ddl`` measures)."""
-    return tuple(n for n in sets if "tuned_discrepancy" not in EVIDENCE_SETS[n])
 POOLED_LAYERS = (7, 15, 22, 30)  # training.featurize.pooled_layers for SmolLM2's 30 blocks (checked at shipping)
 
 
@@ -217,14 +212,18 @@ def fit_rows(table: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(fit_row & (table["split"].to_numpy() == "cal")) if test_row.all() else np.flatnonzero(fit_row)
 
 
+def reads_tuned(name: str) -> bool:
+    """Whether evidence set ``name`` (or a blend of it) reads the tuned discrepancy, i.e. needs the DDL forks."""
+    return "tuned_discrepancy" in EVIDENCE_SETS[name.partition(" blend ")[0]]
+
+
 def combiner_rows(table: pd.DataFrame, name: str, fit: np.ndarray, sampled: np.ndarray) -> np.ndarray:
     """The rows the combiner of evidence set ``name`` is fit on: ``fit``, except for a set reading the tuned
     discrepancy in a table that joins a train pass (which has no forks): then ``sampled``, the scored rows the
     model may fit on. The probe is still fit on the train pass, and those sampled rows lie outside its fit, so
     the combiner sees honest probe logits (stacking)."""
     joined = not roles(table)[1].all()
-    reads_tuned = "tuned_discrepancy" in EVIDENCE_SETS[name.partition(" blend ")[0]]
-    return sampled if joined and reads_tuned else fit
+    return sampled if joined and reads_tuned(name) else fit
 
 
 def all_source_rows(table: pd.DataFrame, name: str) -> np.ndarray:
@@ -253,6 +252,11 @@ def set_scores(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray, rows
         Xb = ev.matrix((best_feature(ev, y, fit),))
         z = float(w) * z + (1 - float(w)) * _raw_model().fit(Xb[fit], y[fit]).decision_function(Xb[rows])
     return z
+
+
+def ddl_free(sets: Sequence[str]) -> tuple[str, ...]:
+    """The evidence sets of ``sets`` that do not read the tuned discrepancy (what ``--no-ddl`` measures)."""
+    return tuple(n for n in sets if not reads_tuned(n))
 
 
 def set_names(sets: Sequence[str]) -> list[str]:
