@@ -62,6 +62,21 @@ def transform_features(X: np.ndarray, names: Sequence[str], log_features: Sequen
     return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
 
 
+def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float) -> np.ndarray:
+    """``[X, X * l]`` with ``l = log(n_tokens) - center``: a linear model over these columns gives every feature a
+    weight that moves with the text's length (``w + v * l``).
+
+    Why: what a statistic is worth depends on how many tokens it averages. On a 50-token answer the mean
+    log-probability is noisy and a hidden-state probe carries more of the evidence; on a 250-token text the
+    curvature and rank statistics settle. One weight per feature has to split the difference, and short
+    collections (HC3-Plus) paid for it when held out (docs/accuracy.md, "Weights that move with length"). There
+    is no term in ``l`` alone: length by itself must not read as AI (the shortcut ``Calibrator`` also avoids)."""
+    if n_tokens is None:
+        raise ValueError("a combiner with length slopes reads each text's length: pass n_tokens")
+    ell = np.log(np.clip(np.asarray(n_tokens, dtype=np.float64), 1.0, None)) - center
+    return np.column_stack([X, X * ell[:, None]])
+
+
 class Calibrator:
     """Maps a raw score to a probability: Platt (sigmoid), isotonic (monotone steps, interpolated), or
     ``platt_length``: a sigmoid of (z, z x l) with l = log(n_tokens / 64), the length clipped to the range
@@ -156,12 +171,17 @@ class CalibratedCombiner:
     every text). Why: the detector abstains below ``min_tokens``, so no user ever sees a probability there, yet
     short texts' weak evidence flattens a calibration fit on all lengths, and the texts it does answer come out
     under-confident (gemma3-zh: ECE 0.089 on the answered test texts against 0.047 on all).
+
+    ``length_slopes``: the linear model also reads every feature times the text's centred log length
+    (``with_length_slopes``), so ``n_tokens`` is needed at fit and predict time; ``length_center_`` is the fit
+    rows' mean log length, and ``mean_``, ``scale_`` and ``coef_`` cover the features and then their slopes.
     """
 
     C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
     def __init__(self, feature_names: Sequence[str], log_features: Sequence[str] = (), C: float | None = None,
-                 calibration: str = "auto", cv: int = 5, random_state: int = 0, calibrate_from: int = 0) -> None:
+                 calibration: str = "auto", cv: int = 5, random_state: int = 0, calibrate_from: int = 0,
+                 length_slopes: bool = False) -> None:
         self.feature_names = list(feature_names)
         self.log_features = list(log_features)
         self.C = C
@@ -169,9 +189,11 @@ class CalibratedCombiner:
         self.cv = cv
         self.random_state = random_state
         self.calibrate_from = int(calibrate_from)
+        self.length_slopes = bool(length_slopes)
 
-    def _transform(self, X: np.ndarray) -> np.ndarray:
-        return transform_features(X, self.feature_names, self.log_features)
+    def _transform(self, X: np.ndarray, n_tokens: np.ndarray | None = None) -> np.ndarray:
+        Xt = transform_features(X, self.feature_names, self.log_features)
+        return with_length_slopes(Xt, n_tokens, self.length_center_) if self.length_slopes else Xt
 
     def matrix(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         """Rows of named features -> the (n, d) matrix in ``feature_names`` order."""
@@ -179,13 +201,18 @@ class CalibratedCombiner:
 
     @property
     def needs_length(self) -> bool:
-        """Whether ``predict_proba`` needs each text's ``n_tokens`` (a length-aware calibration)."""
-        return self.calibrator_.needs_length
+        """Whether ``predict_proba`` needs each text's ``n_tokens`` (length slopes or a length-aware calibration)."""
+        return self.length_slopes or self.calibrator_.needs_length
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_tokens: np.ndarray | None = None) -> CalibratedCombiner:
-        """``n_tokens``: each row's length, needed (and only used) by the ``platt_length`` calibration."""
-        Xt, y = self._transform(X), np.asarray(y, dtype=np.int64)
+        """``n_tokens``: each row's length, needed (and only used) by length slopes and the ``platt_length``
+        calibration."""
         self.fit_n_tokens_ = None if n_tokens is None else np.asarray(n_tokens, dtype=np.float64)
+        if self.length_slopes:
+            if n_tokens is None:
+                raise ValueError("a combiner with length slopes is fit on lengths: pass n_tokens")
+            self.length_center_ = float(np.mean(np.log(np.clip(self.fit_n_tokens_, 1.0, None))))
+        Xt, y = self._transform(X, n_tokens), np.asarray(y, dtype=np.int64)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         if self.C is None:
             search = make_pipeline(StandardScaler(), LogisticRegressionCV(
@@ -241,6 +268,8 @@ class CalibratedCombiner:
         losing to its own zero-shot evidence on collections it never saw. Both must be fit on the same rows (so
         their scalers agree on shared columns); features only ``part`` reads are appended to ``full``'s.
         """
+        if full.length_slopes or part.length_slopes:
+            raise ValueError("blending combiners with length slopes is not supported")
         extra = [n for n in part.feature_names if n not in full.feature_names]
         names = [*full.feature_names, *extra]
         shared = [n for n in part.feature_names if n in full.feature_names]
@@ -288,12 +317,12 @@ class CalibratedCombiner:
             losses.append(np.mean((p - y[te]) ** 2))
         return float(np.mean(losses))
 
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
-        Z = (self._transform(X) - np.asarray(self.mean_)) / np.asarray(self.scale_)
+    def decision_function(self, X: np.ndarray, n_tokens: np.ndarray | None = None) -> np.ndarray:
+        Z = (self._transform(X, n_tokens) - np.asarray(self.mean_)) / np.asarray(self.scale_)
         return Z @ np.asarray(self.coef_) + self.intercept_
 
     def predict_proba(self, X: np.ndarray, n_tokens: np.ndarray | None = None) -> np.ndarray:
-        p = self.calibrator_.transform(self.decision_function(X), n_tokens)
+        p = self.calibrator_.transform(self.decision_function(X, n_tokens), n_tokens)
         return np.column_stack([1 - p, p])
 
     def predict_rows(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
@@ -305,13 +334,16 @@ class CalibratedCombiner:
         return {"feature_names": self.feature_names, "log_features": self.log_features, "C": self.C_,
                 "mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_,
                 "calibrator": self.calibrator_.to_dict(), "base_rate": self.base_rate_,
-                "calibration_cv_brier": self.calibration_scores_, "calibrate_from": self.calibrate_from}
+                "calibration_cv_brier": self.calibration_scores_, "calibrate_from": self.calibrate_from,
+                **({"length_slopes": True, "length_center": self.length_center_} if self.length_slopes else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> CalibratedCombiner:
         obj = cls(d["feature_names"], d["log_features"], C=d["C"], calibration=d["calibrator"]["method"],
-                  calibrate_from=d.get("calibrate_from", 0))
+                  calibrate_from=d.get("calibrate_from", 0), length_slopes=d.get("length_slopes", False))
         obj.C_ = d["C"]
+        if obj.length_slopes:
+            obj.length_center_ = float(d["length_center"])
         obj.mean_, obj.scale_, obj.coef_, obj.intercept_ = d["mean"], d["scale"], d["coef"], d["intercept"]
         obj.calibrator_ = Calibrator.from_dict(d["calibrator"])
         obj.method_ = obj.calibrator_.method

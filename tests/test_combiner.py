@@ -140,3 +140,29 @@ def test_the_calibrator_keeps_the_order_above_the_displayed_cap(method: str) -> 
         humans = np.concatenate([np.full(980, 0.5), top[:20]])  # 2% of these humans above the cap
         assert 1 - PROB_FLOOR < threshold_at_fpr(humans, 0.01) < top[-1]
         assert threshold_at_fpr(displayed_probability(humans), 0.01) > 1 - PROB_FLOOR  # capped: no line left
+
+
+def test_length_slopes_let_a_features_weight_move_with_length_and_survive_a_round_trip() -> None:
+    """Feature ``a`` tells the classes apart on long texts and ``b`` on short ones: one weight per feature cannot
+    read both, weights that move with log length can; saved and loaded, the combiner scores the same."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    n_tokens = rng.choice([30.0, 250.0], n)
+    long = n_tokens > 100
+    a = rng.normal(0, 1, n) + np.where(long, 2.0 * y, 0.0)
+    b = rng.normal(0, 1, n) + np.where(long, 0.0, 2.0 * y)
+    X = np.column_stack([a, b])
+    tr, te = slice(0, 3000), slice(3000, None)
+    flat = CalibratedCombiner(["a", "b"], C=1.0, calibration="platt").fit(X[tr], y[tr], n_tokens[tr])
+    sloped = CalibratedCombiner(["a", "b"], C=1.0, calibration="platt", length_slopes=True).fit(
+        X[tr], y[tr], n_tokens[tr])
+    loss = {m: log_loss(y[te], c.predict_proba(X[te], n_tokens[te])[:, 1]) for m, c in
+            (("flat", flat), ("sloped", sloped))}
+    assert loss["sloped"] < loss["flat"] - 0.05
+    assert sloped.needs_length and not flat.needs_length
+    again = CalibratedCombiner.from_dict(sloped.to_dict())
+    rows = [{"a": float(x[0]), "b": float(x[1]), "n_tokens": float(k)} for x, k in zip(X[te], n_tokens[te])]
+    assert np.allclose(again.predict_rows(rows), sloped.predict_proba(X[te], n_tokens[te])[:, 1])
+    with pytest.raises(ValueError, match="n_tokens"):
+        CalibratedCombiner(["a", "b"], length_slopes=True).fit(X, y)

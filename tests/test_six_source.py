@@ -133,6 +133,25 @@ def test_a_shipped_blend_is_the_measured_blend() -> None:
     assert np.allclose(combiner.decision_function(X[rows]), six_source.set_scores(ev, name, y, fit, rows))
 
 
+def test_a_shipped_length_sloped_combiner_is_the_measured_one() -> None:
+    """A set whose weights move with length ships as one ``CalibratedCombiner(length_slopes=True)`` that scores
+    as the analysis measured it, and it reads each text's length."""
+    from training.ship_evidence import shipped_combiner
+
+    both, records = _with_train_pass()
+    y = both["y"].to_numpy()
+    fit, rows = six_source.fit_rows(both), np.flatnonzero(six_source.roles(both)[1])
+    ev = six_source.FoldEvidence(both, records, "all", fit)
+    name = "zero_shot+probe by length"
+    combiner = shipped_combiner(ev, name, y, fit)
+    X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS[name]])
+    n = both["n_tokens"].to_numpy()
+    assert combiner.needs_length and len(combiner.coef_) == 2 * X.shape[1]
+    assert np.allclose(combiner.decision_function(X[rows], n[rows]), six_source.set_scores(ev, name, y, fit, rows))
+    with pytest.raises(ValueError, match="n_tokens"):
+        combiner.decision_function(X[rows])
+
+
 def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:
     both, records = _with_train_pass()
     grid = (six_source.ProbeSetting((2,), 0.002), six_source.ProbeSetting((0, 1, 2, 3), 0.0005))

@@ -43,6 +43,7 @@ from training.six_source import (
     COMBINER_C,
     DEFAULT_PROBE,
     EVIDENCE_SETS,
+    LENGTH_SLOPED,
     MIN_GROUP_HUMANS,
     TARGET_FPR,
     TRAIN_FIT_SETS,
@@ -91,12 +92,12 @@ def shipped_combiner(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray
     """The evidence set ``name`` (``six_source.set_scores``' model) as one ``CalibratedCombiner`` fit on ``fit``."""
     base, _, w = name.partition(" blend ")
 
-    def fitted(cols: tuple[str, ...]) -> CalibratedCombiner:
+    def fitted(cols: tuple[str, ...], length_slopes: bool = False) -> CalibratedCombiner:
         X = np.column_stack([ev.columns[c] for c in cols])
-        return CalibratedCombiner(shipped_names(cols), LOG_FEATURES, C=COMBINER_C,
-                                  calibration="platt").fit(X[fit], y[fit])
+        return CalibratedCombiner(shipped_names(cols), LOG_FEATURES, C=COMBINER_C, calibration="platt",
+                                  length_slopes=length_slopes).fit(X[fit], y[fit], ev.n_tokens[fit])
 
-    full = fitted(EVIDENCE_SETS[base])
+    full = fitted(EVIDENCE_SETS[base], base in LENGTH_SLOPED)
     if not w:
         return full
     return CalibratedCombiner.blend(full, fitted((best_feature(ev, y, fit),)), float(w), y[fit])
@@ -227,7 +228,7 @@ def write_eval(got: Collected, bundle: Bundle, combiner: CalibratedCombiner, ev:
     test = np.flatnonzero(roles(table)[1] & (table["split"].to_numpy() == "test"))
     X = np.column_stack([ev.columns[c] for c in names])[test]
     df = table.iloc[test].reset_index(drop=True).copy()
-    df["p"] = combiner.predict_proba(X)[:, 1]
+    df["p"] = combiner.predict_proba(X, df["n_tokens"].to_numpy())[:, 1]
     df["true_label"] = df["label"]
     df["label"] = [decide(p, n, thresholds["min_tokens"], thresholds["ai"], thresholds["human"])
                    for p, n in zip(df["p"], df["n_tokens"])]

@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detector.combiner import Calibrator, transform_features
+from detector.combiner import Calibrator, transform_features, with_length_slopes
 from detector.detector import decide
 from detector.lm import DEFAULT_LM, cpu_description, load_lm
 from detector.probe import LinearProbe
@@ -66,7 +66,11 @@ EVIDENCE_SETS: dict[str, tuple[str, ...]] = {
     "zero_shot+ddl+witness+probe": (*ZERO_SHOT, "tuned_discrepancy", "witness", "probe_logit"),
     "ddl+probe": ("tuned_discrepancy", "probe_logit"),
     "zero_shot+ddl+probe": (*ZERO_SHOT, "tuned_discrepancy", "probe_logit"),
+    "zero_shot+probe by length": (*ZERO_SHOT, "probe_logit"),
 }
+# Sets whose combiner also reads every column times the text's centred log length
+# (``detector.combiner.with_length_slopes``): a feature's weight then moves with length.
+LENGTH_SLOPED = frozenset({"zero_shot+probe by length"})
 # Sets also measured as blends toward the best single zero-shot feature's model (weight w on the set).
 BLENDED_SETS = ("probe", "zero_shot+probe", "zero_shot+ddl+witness+probe", "zero_shot+ddl+probe")
 # Sets reading the tuned discrepancy without the witness: with a fork-free train pass joined, their combiner is
@@ -151,6 +155,7 @@ class FoldEvidence:
     def __init__(self, table: pd.DataFrame, records: list[dict], adapter: str, fit: np.ndarray, seed: int = 0,
                  probe: ProbeSetting = DEFAULT_PROBE):
         y = table["y"].to_numpy()
+        self.n_tokens = table["n_tokens"].to_numpy().astype(np.float64)
         res = [r["witness_residual"][None] / max(r["n_tokens"], 1) for r in records]
         cov = [r["witness_cov"][None] / max(r["n_tokens"], 1) for r in records]
         self.witness_ = None  # records of a pass without the witness moments (``--train-pass``) give no witness
@@ -244,9 +249,12 @@ def set_scores(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray, rows
 
     ``"<set> blend <w>"`` is ``w`` x the set's model + (1 - w) x the best single zero-shot feature's own model
     (both on the log-odds scale, fit on the same rows): still one linear model (``CalibratedCombiner.blend``),
-    which is how the previous design kept the zero-shot guard."""
+    which is how the previous design kept the zero-shot guard. A set in ``LENGTH_SLOPED`` also reads its columns
+    times the centred log length, centred on the ``fit`` rows (as ``CalibratedCombiner(length_slopes=True)``)."""
     base, _, w = name.partition(" blend ")
     X = ev.matrix(EVIDENCE_SETS[base])
+    if base in LENGTH_SLOPED:
+        X = with_length_slopes(X, ev.n_tokens, float(np.mean(np.log(np.clip(ev.n_tokens[fit], 1.0, None)))))
     z = _raw_model().fit(X[fit], y[fit]).decision_function(X[rows])
     if w:
         Xb = ev.matrix((best_feature(ev, y, fit),))
@@ -450,7 +458,7 @@ def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_cal
 
 
 # Sets a fork-free, witness-free train pass can fit (no tuned discrepancy, no witness moments).
-TRAIN_FIT_SETS = ("zero_shot", "probe", "zero_shot+probe")
+TRAIN_FIT_SETS = ("zero_shot", "probe", "zero_shot+probe", "zero_shot+probe by length")
 
 
 def join_train(table: pd.DataFrame, records: list[dict], train_table: pd.DataFrame,
