@@ -62,7 +62,8 @@ def transform_features(X: np.ndarray, names: Sequence[str], log_features: Sequen
     return np.nan_to_num(X, nan=0.0, posinf=1e6, neginf=-1e6)
 
 
-def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float) -> np.ndarray:
+def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float,
+                       n_range: tuple[float, float] | None = None) -> np.ndarray:
     """``[X, X * l]`` with ``l = log(n_tokens) - center``: a linear model over these columns gives every feature a
     weight that moves with the text's length (``w + v * l``).
 
@@ -70,10 +71,15 @@ def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float
     log-probability is noisy and a hidden-state probe carries more of the evidence; on a 250-token text the
     curvature and rank statistics settle. One weight per feature has to split the difference, and short
     collections (HC3-Plus) paid for it when held out (docs/accuracy.md, "Weights that move with length"). There
-    is no term in ``l`` alone: length by itself must not read as AI (the shortcut ``Calibrator`` also avoids)."""
+    is no term in ``l`` alone: length by itself must not read as AI (the shortcut ``Calibrator`` also avoids).
+    ``n_range``: lengths are clipped to it (the fit rows' range), so a weight is never extrapolated past the
+    lengths it was learned on."""
     if n_tokens is None:
         raise ValueError("a combiner with length slopes reads each text's length: pass n_tokens")
-    ell = np.log(np.clip(np.asarray(n_tokens, dtype=np.float64), 1.0, None)) - center
+    n = np.clip(np.asarray(n_tokens, dtype=np.float64), 1.0, None)
+    if n_range is not None:
+        n = np.clip(n, *n_range)
+    ell = np.log(n) - center
     return np.column_stack([X, X * ell[:, None]])
 
 
@@ -174,7 +180,8 @@ class CalibratedCombiner:
 
     ``length_slopes``: the linear model also reads every feature times the text's centred log length
     (``with_length_slopes``), so ``n_tokens`` is needed at fit and predict time; ``length_center_`` is the fit
-    rows' mean log length, and ``mean_``, ``scale_`` and ``coef_`` cover the features and then their slopes.
+    rows' mean log length, ``length_range_`` their shortest and longest (lengths are clipped to it), and
+    ``mean_``, ``scale_`` and ``coef_`` cover the features and then their slopes.
     """
 
     C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -193,7 +200,7 @@ class CalibratedCombiner:
 
     def _transform(self, X: np.ndarray, n_tokens: np.ndarray | None = None) -> np.ndarray:
         Xt = transform_features(X, self.feature_names, self.log_features)
-        return with_length_slopes(Xt, n_tokens, self.length_center_) if self.length_slopes else Xt
+        return with_length_slopes(Xt, n_tokens, self.length_center_, self.length_range_) if self.length_slopes else Xt
 
     def matrix(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         """Rows of named features -> the (n, d) matrix in ``feature_names`` order."""
@@ -211,7 +218,9 @@ class CalibratedCombiner:
         if self.length_slopes:
             if n_tokens is None:
                 raise ValueError("a combiner with length slopes is fit on lengths: pass n_tokens")
-            self.length_center_ = float(np.mean(np.log(np.clip(self.fit_n_tokens_, 1.0, None))))
+            n = np.clip(self.fit_n_tokens_, 1.0, None)
+            self.length_center_ = float(np.mean(np.log(n)))
+            self.length_range_ = (float(n.min()), float(n.max()))
         Xt, y = self._transform(X, n_tokens), np.asarray(y, dtype=np.int64)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         if self.C is None:
@@ -335,7 +344,8 @@ class CalibratedCombiner:
                 "mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_,
                 "calibrator": self.calibrator_.to_dict(), "base_rate": self.base_rate_,
                 "calibration_cv_brier": self.calibration_scores_, "calibrate_from": self.calibrate_from,
-                **({"length_slopes": True, "length_center": self.length_center_} if self.length_slopes else {})}
+                **({"length_slopes": True, "length_center": self.length_center_,
+                    "length_range": list(self.length_range_)} if self.length_slopes else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> CalibratedCombiner:
@@ -344,6 +354,7 @@ class CalibratedCombiner:
         obj.C_ = d["C"]
         if obj.length_slopes:
             obj.length_center_ = float(d["length_center"])
+            obj.length_range_ = tuple(map(float, d["length_range"]))
         obj.mean_, obj.scale_, obj.coef_, obj.intercept_ = d["mean"], d["scale"], d["coef"], d["intercept"]
         obj.calibrator_ = Calibrator.from_dict(d["calibrator"])
         obj.method_ = obj.calibrator_.method

@@ -166,3 +166,7 @@ def test_length_slopes_let_a_features_weight_move_with_length_and_survive_a_roun
     assert np.allclose(again.predict_rows(rows), sloped.predict_proba(X[te], n_tokens[te])[:, 1])
     with pytest.raises(ValueError, match="n_tokens"):
         CalibratedCombiner(["a", "b"], length_slopes=True).fit(X, y)
+    # weights are not extrapolated past the lengths they were learned on: 30 and 250 tokens here
+    x = X[te][:5]
+    assert np.allclose(sloped.decision_function(x, np.full(5, 4000.0)), sloped.decision_function(x, np.full(5, 250.0)))
+    assert np.allclose(sloped.decision_function(x, np.full(5, 3.0)), sloped.decision_function(x, np.full(5, 30.0)))

@@ -250,11 +250,13 @@ def set_scores(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray, rows
     ``"<set> blend <w>"`` is ``w`` x the set's model + (1 - w) x the best single zero-shot feature's own model
     (both on the log-odds scale, fit on the same rows): still one linear model (``CalibratedCombiner.blend``),
     which is how the previous design kept the zero-shot guard. A set in ``LENGTH_SLOPED`` also reads its columns
-    times the centred log length, centred on the ``fit`` rows (as ``CalibratedCombiner(length_slopes=True)``)."""
+    times the centred log length, centred on the ``fit`` rows and clipped to their range (as
+    ``CalibratedCombiner(length_slopes=True)``)."""
     base, _, w = name.partition(" blend ")
     X = ev.matrix(EVIDENCE_SETS[base])
     if base in LENGTH_SLOPED:
-        X = with_length_slopes(X, ev.n_tokens, float(np.mean(np.log(np.clip(ev.n_tokens[fit], 1.0, None)))))
+        n_fit = np.clip(ev.n_tokens[fit], 1.0, None)
+        X = with_length_slopes(X, ev.n_tokens, float(np.mean(np.log(n_fit))), (float(n_fit.min()), float(n_fit.max())))
     z = _raw_model().fit(X[fit], y[fit]).decision_function(X[rows])
     if w:
         Xb = ev.matrix((best_feature(ev, y, fit),))
