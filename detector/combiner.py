@@ -67,10 +67,10 @@ def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float
     """``[X, X * l]`` with ``l = log(n_tokens) - center``: a linear model over these columns gives every feature a
     weight that moves with the text's length (``w + v * l``).
 
-    Why: what a statistic is worth depends on how many tokens it averages. On a 50-token answer the mean
-    log-probability is noisy and a hidden-state probe carries more of the evidence; on a 250-token text the
-    curvature and rank statistics settle. One weight per feature has to split the difference, and short
-    collections (HC3-Plus) paid for it when held out (docs/accuracy.md, "Weights that move with length"). There
+    Why: what a statistic is worth depends on how many tokens it averages (a mean over 50 tokens is noisier than
+    one over 250, and the shape statistics need length to settle), so a feature's best weight on a short answer
+    is not its best weight on a long essay. One weight per feature has to split the difference, and held-out
+    collections of one length paid for it (docs/accuracy.md, "Shipped: weights that move with length"). There
     is no term in ``l`` alone: length by itself must not read as AI (the shortcut ``Calibrator`` also avoids).
     ``n_range``: lengths are clipped to it (the fit rows' range), so a weight is never extrapolated past the
     lengths it was learned on."""
