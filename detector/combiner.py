@@ -83,6 +83,13 @@ def with_length_slopes(X: np.ndarray, n_tokens: np.ndarray | None, center: float
     return np.column_stack([X, X * ell[:, None]])
 
 
+def length_reference(n_tokens: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """What ``with_length_slopes`` centres and clips on, from the fit rows' lengths: their mean log length and
+    their shortest and longest."""
+    n = np.clip(np.asarray(n_tokens, dtype=np.float64), 1.0, None)
+    return float(np.mean(np.log(n))), (float(n.min()), float(n.max()))
+
+
 class Calibrator:
     """Maps a raw score to a probability: Platt (sigmoid), isotonic (monotone steps, interpolated), or
     ``platt_length``: a sigmoid of (z, z x l) with l = log(n_tokens / 64), the length clipped to the range
@@ -218,9 +225,7 @@ class CalibratedCombiner:
         if self.length_slopes:
             if n_tokens is None:
                 raise ValueError("a combiner with length slopes is fit on lengths: pass n_tokens")
-            n = np.clip(self.fit_n_tokens_, 1.0, None)
-            self.length_center_ = float(np.mean(np.log(n)))
-            self.length_range_ = (float(n.min()), float(n.max()))
+            self.length_center_, self.length_range_ = length_reference(self.fit_n_tokens_)
         Xt, y = self._transform(X, n_tokens), np.asarray(y, dtype=np.int64)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         if self.C is None:

@@ -119,37 +119,34 @@ def test_folds_fit_on_the_train_pass_and_score_only_the_sample() -> None:
     assert np.allclose(a["zero_shot+probe blend 0.5"]["z"], b["zero_shot+probe blend 0.5"]["z"])
 
 
-def test_a_shipped_blend_is_the_measured_blend() -> None:
-    """What ship_evidence writes (one linear model, ``CalibratedCombiner.blend``) scores as the analysis did."""
+def _shipped_beside_measured(name: str):
+    """The combiner ``ship_evidence`` writes for evidence set ``name`` (fit on every source's fit rows), the
+    scored rows' columns and lengths, and the raw scores the analysis measured for those rows."""
     from training.ship_evidence import shipped_combiner
 
     both, records = _with_train_pass()
     y = both["y"].to_numpy()
     fit, rows = six_source.fit_rows(both), np.flatnonzero(six_source.roles(both)[1])
     ev = six_source.FoldEvidence(both, records, "all", fit)
-    name = "zero_shot+probe blend 0.25"
-    combiner = shipped_combiner(ev, name, y, fit)
-    X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS["zero_shot+probe"]])
-    assert np.allclose(combiner.decision_function(X[rows]), six_source.set_scores(ev, name, y, fit, rows))
+    X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS[name.partition(" blend ")[0]]])
+    n = both["n_tokens"].to_numpy()
+    return shipped_combiner(ev, name, y, fit), X[rows], n[rows], six_source.set_scores(ev, name, y, fit, rows)
+
+
+def test_a_shipped_blend_is_the_measured_blend() -> None:
+    """What ship_evidence writes (one linear model, ``CalibratedCombiner.blend``) scores as the analysis did."""
+    combiner, X, _, measured = _shipped_beside_measured("zero_shot+probe blend 0.25")
+    assert np.allclose(combiner.decision_function(X), measured)
 
 
 def test_a_shipped_length_sloped_combiner_is_the_measured_one() -> None:
     """A set whose weights move with length ships as one ``CalibratedCombiner(length_slopes=True)`` that scores
     as the analysis measured it, and it reads each text's length."""
-    from training.ship_evidence import shipped_combiner
-
-    both, records = _with_train_pass()
-    y = both["y"].to_numpy()
-    fit, rows = six_source.fit_rows(both), np.flatnonzero(six_source.roles(both)[1])
-    ev = six_source.FoldEvidence(both, records, "all", fit)
-    name = "zero_shot+probe by length"
-    combiner = shipped_combiner(ev, name, y, fit)
-    X = np.column_stack([ev.columns[c] for c in six_source.EVIDENCE_SETS[name]])
-    n = both["n_tokens"].to_numpy()
+    combiner, X, n, measured = _shipped_beside_measured("zero_shot+probe by length")
     assert combiner.needs_length and len(combiner.coef_) == 2 * X.shape[1]
-    assert np.allclose(combiner.decision_function(X[rows], n[rows]), six_source.set_scores(ev, name, y, fit, rows))
+    assert np.allclose(combiner.decision_function(X, n), measured)
     with pytest.raises(ValueError, match="n_tokens"):
-        combiner.decision_function(X[rows])
+        combiner.decision_function(X)
 
 
 def test_probe_grid_picks_a_guarded_setting_from_the_table() -> None:

@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detector.combiner import Calibrator, transform_features, with_length_slopes
+from detector.combiner import Calibrator, length_reference, transform_features, with_length_slopes
 from detector.detector import decide
 from detector.lm import DEFAULT_LM, cpu_description, load_lm
 from detector.probe import LinearProbe
@@ -255,8 +255,7 @@ def set_scores(ev: FoldEvidence, name: str, y: np.ndarray, fit: np.ndarray, rows
     base, _, w = name.partition(" blend ")
     X = ev.matrix(EVIDENCE_SETS[base])
     if base in LENGTH_SLOPED:
-        n_fit = np.clip(ev.n_tokens[fit], 1.0, None)
-        X = with_length_slopes(X, ev.n_tokens, float(np.mean(np.log(n_fit))), (float(n_fit.min()), float(n_fit.max())))
+        X = with_length_slopes(X, ev.n_tokens, *length_reference(ev.n_tokens[fit]))
     z = _raw_model().fit(X[fit], y[fit]).decision_function(X[rows])
     if w:
         Xb = ev.matrix((best_feature(ev, y, fit),))
