@@ -144,6 +144,40 @@ def test_every_saved_epoch_is_judged_once_on_the_held_out_source(tiny_lm, tmp_pa
     assert judge_epochs(trainer, df, "B", n_pairs=4, n_eval=6, judged=judged)["1"]["auroc"] == -1.0
 
 
+def test_the_shipped_adapter_is_judged_in_distribution_per_source_with_its_training_gap(tiny_lm, tmp_path) -> None:
+    """``judge_shipped``: the adapter trained on every source's train pairs is scored on every source's test
+    texts, pooled and per source, each saved epoch once, beside that epoch's training discrepancy."""
+    import pandas as pd
+
+    from training.ddl_loso import fold_pairs, judge_shipped, write_report
+
+    rows = []
+    texts = iter(_pairs(16))
+    for source in ("A", "B"):
+        for split, n in (("train", 4), ("test", 4)):
+            for _ in range(n):
+                h, a = next(texts)
+                rows += [{"source": source, "split": split, "label": "human", "text": h, "pair_id": h[:20],
+                          "variant": None},
+                         {"source": source, "split": split, "label": "ai", "text": a, "pair_id": h[:20],
+                          "variant": None}]
+    df = pd.DataFrame(rows)
+    trainer = DDLTrainer(tiny_lm, DDLConfig(k=1, lr=5e-3, epochs=2, max_tokens=32), root=tmp_path)
+    judged = judge_shipped(trainer, df, n_pairs=4, n_eval=4, judged={})
+    assert list(judged) == ["0"] and judged["0"]["n"] == 16 and set(judged["0"]["by_source"]) == {"A", "B"}
+    pairs = fold_pairs(df, None, 4)
+    assert {t for p in pairs for t in p} <= set(df.loc[df["split"] == "train", "text"])
+    trainer.fit(pairs)
+    judged = judge_shipped(trainer, df, n_pairs=4, n_eval=4, judged=judged)
+    assert list(judged) == ["0", "1", "2"] and "train" not in judged["0"]
+    assert [judged[e]["train"]["mean_d_human"] for e in ("1", "2")] == [e["mean_d_human"] for e in trainer.log_.epochs]
+    judged["1"]["auroc"] = -1.0  # a judged epoch is kept, not recomputed
+    assert judge_shipped(trainer, df, n_pairs=4, n_eval=4, judged=judged)["1"]["auroc"] == -1.0
+    setting = {"ddl": {"rank": 8, "k": 1, "lr": 5e-3, "epochs": 2, "max_tokens": 32}, "pairs": 4, "sources": ["A", "B"]}
+    write_report(tmp_path / "r", setting, {}, "cmd", {}, judged)
+    assert "## The shipped adapter" in (tmp_path / "r.md").read_text()
+
+
 def test_until_epoch_stops_at_the_epoch_and_resumes_on_the_same_schedule(tiny_lm, tmp_path, monkeypatch) -> None:
     """Breadth-first training: a fold stopped after epoch 1 goes on later to exactly the run it would have been."""
     for module in tiny_lm.model.modules():  # the tiny GPT-2 has dropout (SmolLM2 has none): make runs repeatable

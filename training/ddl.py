@@ -203,6 +203,12 @@ class DDLTrainer:
         run = self.run_dir(pairs)
         return sorted(int(p.stem.removeprefix("adapter-epoch")) for p in run.glob("adapter-epoch*.pt"))
 
+    def train_log(self, pairs: Sequence[tuple[str, str]]) -> list[dict]:
+        """The per-epoch training log of a run over ``pairs`` so far (mean discrepancy of both classes, seconds
+        per pair), read from its checkpoint; empty before the first checkpoint."""
+        state = self.run_dir(pairs) / "state.pt"
+        return torch.load(state, weights_only=False)["log"]["epochs"] if state.exists() else []
+
     def score_epoch(self, pairs: Sequence[tuple[str, str]], epoch: int, texts: Sequence[str],
                     batch_size: int = 8) -> np.ndarray:
         """Tuned discrepancy of each text under the adapter saved after ``epoch``: every epoch is judged, not

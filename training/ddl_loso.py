@@ -122,11 +122,33 @@ def judge_epochs(trainer: DDLTrainer, df: pd.DataFrame, held: str, n_pairs: int,
     """AUROC on the held-out source's eval texts of the untuned discrepancy (``"0"``) and of every epoch's
     saved adapter, for fold ``held`` (a run in progress included); ``judged`` (epoch -> result) is extended
     in place and returned, so each checkpoint is scored once across sessions."""
-    pairs = fold_pairs(df, held, n_pairs)
     ev = eval_rows(df[df["source"] == held], n_eval, seed=0)
+    return _judge(trainer, fold_pairs(df, held, n_pairs), ev, judged, held)
+
+
+def judge_shipped(trainer: DDLTrainer, df: pd.DataFrame, n_pairs: int, n_eval: int, judged: dict) -> dict:
+    """The shipped adapter (every source's train pairs) judged in distribution: AUROC of the untuned
+    discrepancy (``"0"``) and of every saved epoch on every source's eval texts (test split, so no prompt it
+    trained on), pooled and per source, with the epoch's training discrepancy of both classes. What the
+    issue's in-distribution bar asks of the tuned discrepancy alone; extended in place like ``judge_epochs``."""
+    pairs = fold_pairs(df, None, n_pairs)
+    ev = pd.concat([eval_rows(df[df["source"] == s], n_eval, seed=0) for s in sorted(df["source"].unique())],
+                   ignore_index=True)
+    trained = {t for pair in pairs for t in pair}
+    ev = ev[~ev["text"].isin(trained)].reset_index(drop=True)  # a text filed under both splits stays out
+    log = {e["epoch"]: e for e in trainer.train_log(pairs)}
+    judged = _judge(trainer, pairs, ev, judged, "shipped adapter, in distribution")
+    for epoch, v in judged.items():
+        if int(epoch) in log:
+            v["train"] = {k: log[int(epoch)][k] for k in ("mean_d_human", "mean_d_ai", "seconds_per_pair")}
+    return judged
+
+
+def _judge(trainer: DDLTrainer, pairs: list[tuple[str, str]], ev: pd.DataFrame, judged: dict, label: str) -> dict:
     y = (ev["label"] == "ai").to_numpy(int)
     texts = ev["text"].tolist()
     variants = ev["variant"].astype(str).to_numpy()
+    sources = ev["source"].to_numpy()
     for epoch in [0, *trainer.epochs_saved(pairs)]:
         if str(epoch) in judged:
             continue
@@ -134,14 +156,19 @@ def judge_epochs(trainer: DDLTrainer, df: pd.DataFrame, held: str, n_pairs: int,
              else trainer.score_epoch(pairs, epoch, texts))
         by_variant = {v: _auroc(y[m], d[m]) for v, m in variant_rows(y, variants).items()}
         judged[str(epoch)] = {"auroc": _auroc(y, d), "n": len(y), "by_variant": by_variant}
-        print(f"[ddl-loso] {held} epoch {epoch}: AUROC {judged[str(epoch)]['auroc']:.3f}", file=sys.stderr)
+        if len(set(sources)) > 1:
+            judged[str(epoch)]["by_source"] = {s: _auroc(y[sources == s], d[sources == s])
+                                               for s in sorted(set(sources))}
+        print(f"[ddl-loso] {label} epoch {epoch}: AUROC {judged[str(epoch)]['auroc']:.3f}", file=sys.stderr)
     return judged
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sources", nargs="+", default=list(SIX_SOURCES))
-    ap.add_argument("--folds", nargs="*", help="held-out sources to run (default: every source)")
+    ap.add_argument("--folds", nargs="*",
+                    help="held-out sources to run (default: every source; the flag alone: none, e.g. to train or "
+                         "judge only the shipped adapter with --full)")
     ap.add_argument("--pairs", type=int, default=300, help="training pairs per fold, spread evenly over sources")
     ap.add_argument("--eval", type=int, default=150, help="held-out test texts per label")
     ap.add_argument("--k", type=int, default=30)
@@ -149,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
-    ap.add_argument("--full", action="store_true", help="also train the shipped adapter on every source's pairs")
+    ap.add_argument("--full", action="store_true",
+                    help="also train the shipped adapter on every source's pairs (with --judge-epochs: judge its "
+                         "saved epochs in distribution, on every source's test texts)")
     ap.add_argument("--until-epoch", type=int, default=None, metavar="E",
                     help="train each fold only up to epoch E of its schedule, then go on to the next fold "
                          "(breadth first: every fold gets an epoch to judge before any fold runs on)")
@@ -173,14 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.perf_counter() + 60 * args.max_minutes if args.max_minutes else None
     epochs_store = store.with_name(f"{store.stem}-epochs.json")
     by_epoch = json.loads(epochs_store.read_text()) if epochs_store.exists() else {}
+    shipped_store = store.with_name(f"{store.stem}-shipped.json")
+    shipped = json.loads(shipped_store.read_text()) if shipped_store.exists() else {}
+    folds = sources if args.folds is None else args.folds
     command = " ".join(["python -m training.ddl_loso", *(argv or sys.argv[1:])])
     if args.judge_epochs:
-        for held in args.folds or sources:
+        for held in folds:
             judged = judge_epochs(DDLTrainer(lm, cfg), df, held, args.pairs, args.eval, by_epoch.get(held, {}))
             by_epoch = update_store(epochs_store, {held: judged})
-        write_report(Path(args.report), setting, done, command, by_epoch)
+        if args.full:
+            shipped = update_store(shipped_store, judge_shipped(DDLTrainer(lm, cfg), df, args.pairs, args.eval,
+                                                                shipped))
+        write_report(Path(args.report), setting, done, command, by_epoch, shipped)
         return 0
-    for held in args.folds or sources:
+    for held in folds:
         if held in done:
             continue
         remaining = None if deadline is None else deadline - time.perf_counter()
@@ -216,18 +251,20 @@ def main(argv: list[str] | None = None) -> int:
         trainer = DDLTrainer(lm, cfg).fit(pairs, max_seconds=remaining, until_epoch=args.until_epoch)
         print(f"[ddl-loso] shipped adapter {'done' if trainer.finished_ else 'stopped; rerun to resume'}: "
               f"{trainer.run_dir(pairs)}", file=sys.stderr)
-    write_report(Path(args.report), setting, done, command, by_epoch)
+    write_report(Path(args.report), setting, done, command, by_epoch, shipped)
     return 0
 
 
-def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch: dict | None = None) -> None:
+def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch: dict | None = None,
+                 shipped: dict | None = None) -> None:
     """``<stem>.json`` and ``<stem>.md``: per held-out source, AUROC of the untuned and the tuned discrepancy
-    (and, with ``by_epoch``, of each saved epoch's adapter)."""
+    (and, with ``by_epoch``, of each saved epoch's adapter; with ``shipped``, the shipped adapter's epochs in
+    distribution, from ``judge_shipped``)."""
     finished = folds
     mean = {m: float(np.mean([v[m] for v in finished.values()])) if finished else None
             for m in ("auroc_untuned", "auroc_tuned")}
     out = {"setting": setting, "cpu": cpu_description(), "command": command, "folds": finished, "mean": mean,
-           "by_epoch": by_epoch or {}}
+           "by_epoch": by_epoch or {}, "shipped_in_distribution": shipped or {}}
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
     lines = [f"# DDL, leave one source out ({len(finished)} of {len(setting['sources'])} folds through every epoch)",
@@ -257,7 +294,26 @@ def write_report(stem: Path, setting: dict, folds: dict, command: str, by_epoch:
         means = [np.mean([v[str(e)]["auroc"] for v in by_epoch.values()])
                  if all(str(e) in v for v in by_epoch.values()) else None for e in epochs]
         lines.append("| **mean** | " + " | ".join("—" if m is None else f"{m:.3f}" for m in means) + " |")
+    if shipped:
+        lines += _shipped_lines(shipped)
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _shipped_lines(shipped: dict) -> list[str]:
+    epochs = sorted(shipped, key=int)
+    sources = sorted({s for v in shipped.values() for s in v.get("by_source", {})})
+    lines = ["", "## The shipped adapter (every source's train pairs), in distribution", "",
+             "AUROC of the tuned discrepancy alone on every source's test texts (epoch 0: untuned), and the "
+             "epoch's mean training discrepancy of both classes.", "",
+             "| epoch | texts | pooled | " + " | ".join(sources) + " | train d(human) / d(ai) |",
+             "|---" * (len(sources) + 4) + "|"]
+    for e in epochs:
+        v = shipped[e]
+        train = v.get("train")
+        lines.append(f"| {e} | {v['n']} | {v['auroc']:.3f} | "
+                     + " | ".join(f"{v.get('by_source', {}).get(s, float('nan')):.3f}" for s in sources)
+                     + (f" | {train['mean_d_human']:.2f} / {train['mean_d_ai']:.2f} |" if train else " | — |"))
+    return lines
 
 
 if __name__ == "__main__":
