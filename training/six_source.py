@@ -446,16 +446,22 @@ def in_distribution(table: pd.DataFrame, records: list[dict], name: str, oos_cal
     ev = FoldEvidence(table, records, "all", fit, seed, probe)
     rows = all_source_rows(table, name)
     z_test = set_scores(ev, name, y, rows, test)
-    oof = np.zeros(len(rows))
-    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(rows, y[rows]):
-        oof[te] = set_scores(ev, name, y, rows[tr], rows[te])
-    p_in = Calibrator("platt").fit(oof, y[rows]).transform(z_test)
+    p_in = Calibrator("platt").fit(cross_fitted_scores(ev, name, y, rows, seed), y[rows]).transform(z_test)
     p_out = oos_calibrator.transform(z_test, n[test])
     return {"n": int(len(test)), "n_fit": int(len(rows)), "auroc": auroc(y[test], p_in),
             "tpr_at_1fpr": tpr_at_fpr(y[test], p_in, 0.01), "tpr_at_5fpr": tpr_at_fpr(y[test], p_in, 0.05),
             "ece_in_distribution_calibration": expected_calibration_error(y[test], p_in),
             "ece_out_of_source_calibration": expected_calibration_error(y[test], p_out),
             "brier": brier(y[test], p_in)}
+
+
+def cross_fitted_scores(ev: FoldEvidence, name: str, y: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Raw scores of ``rows`` under set ``name``, each from a model fit on the other four fifths of ``rows``:
+    what an in-distribution calibration is fit on."""
+    oof = np.zeros(len(rows))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(rows, y[rows]):
+        oof[te] = set_scores(ev, name, y, rows[tr], rows[te])
+    return oof
 
 
 # Sets a fork-free, witness-free train pass can fit (no tuned discrepancy, no witness moments).

@@ -13,8 +13,8 @@ form on each training source alone (an *expert*) and scores a text three ways:
 Each is measured in distribution (fit on every source's fit rows, tested on the test split) and by
 leave-one-source-out (a fold's experts and router see only its five training sources), with the zero-shot guard.
 It also measures the calibration trade the in-distribution ECE bar asks about: the shipped form's ECE in
-distribution and pooled over the held-out folds, under a calibration fit on out-of-source scores (what ships) and
-under one fit in distribution.
+distribution and pooled over the held-out folds, under a calibration fit on out-of-source scores (what ships),
+under one fit in distribution, and under one fit on both.
 
 Run: ``python -m training.source_experts --no-ddl`` (the six-source sample and train pass, cached by
 ``python -m training.train --six-source --no-ddl``); writes ``reports/source_experts.{md,json}``.
@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from detector.combiner import Calibrator
@@ -44,11 +43,12 @@ from training.six_source import (
     DEFAULT_PROBE,
     FoldEvidence,
     ProbeSetting,
-    best_feature,
     collect,
     continuation_records,
+    cross_fitted_scores,
     describe,
     fit_rows,
+    fold_scores,
     join_stack,
     join_train,
     origins,
@@ -78,11 +78,9 @@ class FoldParts:
     """One fold's raw scores of its test rows: the pooled model, each training source's expert (columns in
     ``sources`` order) and the router's source probabilities (same order)."""
 
-    test: np.ndarray
     pooled: np.ndarray
     experts: np.ndarray
     router: np.ndarray
-    sources: list[str]
 
 
 def pooled_states(records: list[dict], probe: ProbeSetting) -> np.ndarray:
@@ -90,13 +88,11 @@ def pooled_states(records: list[dict], probe: ProbeSetting) -> np.ndarray:
     return np.stack([r["pooled"][list(probe.depths)] for r in records]).reshape(len(records), -1).astype(np.float64)
 
 
-def fold_parts(table: pd.DataFrame, records: list[dict], fit: np.ndarray, test: np.ndarray, sources: Sequence[str],
-               probe: ProbeSetting = DEFAULT_PROBE) -> FoldParts:
-    """Fit the pooled model on ``fit``, an expert and the router on the rows of ``fit`` from ``sources``, and
-    score ``test``."""
+def fold_parts(table: pd.DataFrame, records: list[dict], pooled: np.ndarray, fit: np.ndarray, test: np.ndarray,
+               sources: Sequence[str], probe: ProbeSetting = DEFAULT_PROBE) -> FoldParts:
+    """Beside the pooled model's scores of ``test``, fit an expert and the router on the rows of ``fit`` from
+    ``sources`` and score ``test``."""
     y, src = table["y"].to_numpy(), table["source"].to_numpy()
-    ev = FoldEvidence(table, records, "all", fit, 0, probe)
-    pooled = set_scores(ev, SHIPPED_FORM, y, fit, test)
     experts = np.zeros((len(test), len(sources)))
     for j, s in enumerate(sources):
         own = fit[src[fit] == s]
@@ -106,8 +102,7 @@ def fold_parts(table: pd.DataFrame, records: list[dict], fit: np.ndarray, test: 
     scale = StandardScaler().fit(states[routed_rows])
     router = LogisticRegression(C=ROUTER_C, max_iter=3000).fit(scale.transform(states[routed_rows]), src[routed_rows])
     order = [list(router.classes_).index(s) for s in sources]
-    probs = router.predict_proba(scale.transform(states[test]))[:, order]
-    return FoldParts(test, pooled, experts, probs, list(sources))
+    return FoldParts(pooled, experts, router.predict_proba(scale.transform(states[test]))[:, order])
 
 
 def variants(parts: FoldParts) -> dict[str, np.ndarray]:
@@ -129,11 +124,13 @@ def _rates(y: np.ndarray, z: np.ndarray) -> dict:
 def study(table: pd.DataFrame, records: list[dict], probe: ProbeSetting = DEFAULT_PROBE, seed: int = 0) -> dict:
     """Every table of the report (see the module docstring)."""
     y, src, split = table["y"].to_numpy(), table["source"].to_numpy(), table["split"].to_numpy()
-    fit_row, test_row = roles(table)
+    test_row = roles(table)[1]
     sources = sorted(set(src[test_row]))
     in_test = np.flatnonzero(test_row & (split == "test"))
     fit_all = fit_rows(table)
-    whole = fold_parts(table, records, fit_all, in_test, sources, probe)
+    ev = FoldEvidence(table, records, "all", fit_all, seed, probe)
+    whole = fold_parts(table, records, set_scores(ev, SHIPPED_FORM, y, fit_all, in_test), fit_all, in_test,
+                       sources, probe)
     own = np.array([sources.index(s) for s in src[in_test]])
     yt, st = y[in_test], src[in_test]
     oracle = whole.experts[np.arange(len(in_test)), own]
@@ -148,54 +145,44 @@ def study(table: pd.DataFrame, records: list[dict], probe: ProbeSetting = DEFAUL
     best: dict[str, float] = {}
     z_out, y_out = [], []
     for held in sources:
-        fit = np.flatnonzero(fit_row & (src != held) & (origins(table) != held))
+        fold = fold_scores(table, records, held, seed, (SHIPPED_FORM,), probe)  # the pipeline's own fold
+        fit = np.flatnonzero(roles(table)[0] & (src != held) & (origins(table) != held))
         test = np.flatnonzero(test_row & (src == held))
-        parts = fold_parts(table, records, fit, test, [s for s in sources if s != held], probe)
+        parts = fold_parts(table, records, fold[SHIPPED_FORM]["z"], fit, test, [s for s in sources if s != held],
+                           probe)
         for name, z in variants(parts).items():
             loso.setdefault(name, {})[held] = auroc(y[test], z)
-        ev = FoldEvidence(table, records, "all", fit, 0, probe)
-        b = best_feature(ev, y, fit)
-        sign = 1.0 if auroc(y[fit], ev.columns[b][fit]) >= 0.5 else -1.0
-        best[held] = auroc(y[test], sign * ev.columns[b][test])
+        best[held] = auroc(y[test], fold["best_zero_shot"]["z"])
         z_out.append(parts.pooled)
         y_out.append(y[test])
     table_rows = {name: {"by_source": per, "mean_auroc": float(np.mean(list(per.values()))),
                          "min_auroc": float(min(per.values())),
                          "guard": all(per[s] >= best[s] - GUARD_MARGIN for s in per),
                          "in_distribution": in_dist[name]} for name, per in loso.items()}
+    oof = cross_fitted_scores(ev, SHIPPED_FORM, y, fit_all, seed)
     return {"in_distribution": in_dist, "in_distribution_by_source": per_source, "leave_one_source_out": table_rows,
             "best_zero_shot_by_fold": best,
-            "calibration": calibration_trade(table, records, whole.pooled, yt, np.concatenate(z_out),
-                                             np.concatenate(y_out), fit_all, probe, seed),
+            "calibration": calibration_trade(whole.pooled, yt, np.concatenate(z_out), np.concatenate(y_out),
+                                             oof, y[fit_all]),
             "router_C": ROUTER_C, "gate_powers": list(GATE_POWERS), "n_test": int(len(in_test)),
             "n_fit": int(len(fit_all))}
 
 
-def calibration_trade(table: pd.DataFrame, records: list[dict], z_in: np.ndarray, y_in: np.ndarray, z_out: np.ndarray,
-                      y_out: np.ndarray, fit: np.ndarray, probe: ProbeSetting, seed: int) -> dict:
-    """ECE of the shipped form in distribution and pooled over the held-out folds, under a Platt line fit on the
-    held-out folds' scores (out of source, what ships), one fit on the fit rows' cross-fitted scores (in
-    distribution), and one fit on both with each half weighing the same: which bars one calibration can meet."""
-    y = table["y"].to_numpy()
-    ev = FoldEvidence(table, records, "all", fit, seed, probe)
-    oof = np.zeros(len(fit))
-    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(fit, y[fit]):
-        oof[te] = set_scores(ev, SHIPPED_FORM, y, fit[tr], fit[te])
-    both_z, both_y = np.concatenate([z_out, oof]), np.concatenate([y_out, y[fit]])
-    weight = np.concatenate([np.full(len(z_out), 0.5 / len(z_out)), np.full(len(fit), 0.5 / len(fit))])
+def calibration_trade(z_in: np.ndarray, y_in: np.ndarray, z_out: np.ndarray, y_out: np.ndarray, z_fit: np.ndarray,
+                      y_fit: np.ndarray) -> dict:
+    """ECE of the shipped form in distribution (``z_in``) and pooled over the held-out folds (``z_out``), under
+    a Platt line fit on the held-out folds' scores (out of source, what ships), one fit on the fit rows'
+    cross-fitted scores (``z_fit``, in distribution), and one fit on both with each half weighing the same:
+    which bars one calibration can meet."""
+    both_z, both_y = np.concatenate([z_out, z_fit]), np.concatenate([y_out, y_fit])
+    weight = np.concatenate([np.full(len(z_out), 0.5 / len(z_out)), np.full(len(z_fit), 0.5 / len(z_fit))])
     both = LogisticRegression(C=1e6).fit(both_z[:, None], both_y, sample_weight=weight * len(both_z))
-    cal = {"out_of_source": Calibrator("platt").fit(z_out, y_out),
-           "in_distribution": Calibrator("platt").fit(oof, y[fit]),
-           "both, each half weighing the same": _platt(float(both.coef_[0, 0]), float(both.intercept_[0]))}
-    return {name: {"ece_in_distribution": expected_calibration_error(y_in, c.transform(z_in)),
-                   "ece_out_of_source_pooled": expected_calibration_error(y_out, c.transform(z_out))}
-            for name, c in cal.items()}
-
-
-def _platt(a: float, b: float) -> Calibrator:
-    cal = Calibrator("platt")
-    cal.a_, cal.b_ = a, b
-    return cal
+    calibrated = {"out_of_source": Calibrator("platt").fit(z_out, y_out).transform,
+                  "in_distribution": Calibrator("platt").fit(z_fit, y_fit).transform,
+                  "both, each half weighing the same": lambda z: both.predict_proba(z[:, None])[:, 1]}
+    return {name: {"ece_in_distribution": expected_calibration_error(y_in, p(z_in)),
+                   "ece_out_of_source_pooled": expected_calibration_error(y_out, p(z_out))}
+            for name, p in calibrated.items()}
 
 
 def markdown(r: dict) -> str:
